@@ -1,0 +1,160 @@
+package sdk
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/torpor-dev/torpor/abi"
+)
+
+// Conn is a client connection, named by its id. The id is stable for the
+// socket's whole life, across hibernation, and never zero.
+type Conn uint64
+
+// ID returns the connection id.
+func (c Conn) ID() uint64 { return uint64(c) }
+
+// Send queues a text frame to the connection. Like every frame an event
+// sends, it leaves the host only after the event's storage writes commit.
+func (c Conn) Send(text string) error {
+	return c.send(abi.Text, []byte(text))
+}
+
+// SendBytes queues a binary frame to the connection.
+func (c Conn) SendBytes(b []byte) error {
+	return c.send(abi.Binary, b)
+}
+
+func (c Conn) send(kind abi.FrameKind, b []byte) error {
+	if err := hostSend(uint64(c), kind, b); err != nil {
+		return fmt.Errorf("send %s frame to conn %d: %w", kind, uint64(c), err)
+	}
+	return nil
+}
+
+// Close closes the connection with a WebSocket close code (1000 or
+// 3000–4999) and a reason.
+func (c Conn) Close(code int, reason string) error {
+	if code < 0 || code > 0xffff {
+		return fmt.Errorf("close conn %d: code %d: %w", uint64(c), code, abi.Invalid)
+	}
+	if err := hostClose(uint64(c), uint32(code), reason); err != nil {
+		return fmt.Errorf("close conn %d with %d: %w", uint64(c), code, err)
+	}
+	return nil
+}
+
+// Attachment returns the bytes attached to the connection with
+// SetAttachment; nil and no error if there are none. The attachment is kept
+// by the host, so it survives hibernation.
+func (c Conn) Attachment() ([]byte, error) {
+	b, err := fetch(func(buf []byte) (int, error) { return hostAttachmentGet(uint64(c), buf) })
+	if err != nil {
+		return nil, fmt.Errorf("attachment of conn %d: %w", uint64(c), err)
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return clone(b), nil
+}
+
+// SetAttachment replaces the connection's attachment; the host bounds its size.
+func (c Conn) SetAttachment(b []byte) error {
+	if err := hostAttachmentSet(uint64(c), b); err != nil {
+		return fmt.Errorf("set attachment of conn %d: %w", uint64(c), err)
+	}
+	return nil
+}
+
+// SetTags sets the connection's tags, which Broadcast and Connections filter
+// on. It is only allowed in the Connect handler of this connection.
+func (c Conn) SetTags(tags ...string) error {
+	if err := hostConnSetTags(uint64(c), abi.EncodeList(tags)); err != nil {
+		return fmt.Errorf("set tags of conn %d: %w", uint64(c), err)
+	}
+	return nil
+}
+
+// Message is a frame a client sent.
+type Message struct {
+	Kind abi.FrameKind
+	Data []byte
+}
+
+// IsText reports whether the frame is a text frame.
+func (m Message) IsText() bool { return m.Kind == abi.Text }
+
+// Text returns the payload as a string.
+func (m Message) Text() string { return string(m.Data) }
+
+// BroadcastOption narrows the connections a broadcast reaches.
+type BroadcastOption func(*broadcastOptions)
+
+type broadcastOptions struct {
+	except uint64
+	tag    string
+}
+
+func applyBroadcastOptions(opts []BroadcastOption) broadcastOptions {
+	o := broadcastOptions{except: abi.NoConn}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+// Except leaves c out of the broadcast. Only one connection can be left out:
+// the last Except given wins.
+func Except(c Conn) BroadcastOption {
+	return func(o *broadcastOptions) { o.except = uint64(c) }
+}
+
+// OnlyTag limits the broadcast to the connections that carry tag. The last
+// OnlyTag given wins; "" means every connection.
+func OnlyTag(tag string) BroadcastOption {
+	return func(o *broadcastOptions) { o.tag = tag }
+}
+
+// Broadcast queues a text frame to every connection of the object, narrowed
+// by the options.
+func Broadcast(text string, opts ...BroadcastOption) error {
+	return broadcast(abi.Text, []byte(text), opts)
+}
+
+// BroadcastBytes queues a binary frame to every connection of the object,
+// narrowed by the options.
+func BroadcastBytes(b []byte, opts ...BroadcastOption) error {
+	return broadcast(abi.Binary, b, opts)
+}
+
+func broadcast(kind abi.FrameKind, b []byte, opts []BroadcastOption) error {
+	o := applyBroadcastOptions(opts)
+	if err := hostBroadcast(kind, b, o.except, o.tag); err != nil {
+		return fmt.Errorf("broadcast %s frame: %w", kind, err)
+	}
+	return nil
+}
+
+// Connections returns the object's open connections that carry tag, or all
+// of them for "".
+func Connections(tag string) ([]Conn, error) {
+	b, err := fetch(func(buf []byte) (int, error) { return hostConnList(tag, buf) })
+	if err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	return decodeConnList(b)
+}
+
+// decodeConnList decodes conn_list's result: ids as u64 LE.
+func decodeConnList(b []byte) ([]Conn, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("list connections: %d bytes is not a list of ids: %w", len(b), abi.ErrMalformed)
+	}
+	conns := make([]Conn, len(b)/8)
+	for i := range conns {
+		conns[i] = Conn(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return conns, nil
+}

@@ -1,0 +1,65 @@
+package sdk
+
+import "github.com/torpor-dev/torpor/abi"
+
+// The host calls themselves are declared twice with the same Go signatures:
+// imports_wasip1.go wraps the //go:wasmimport functions, imports_other.go
+// returns ErrNoHost. A call that fills a buffer returns the full result length
+// and, when the buffer was too small, abi.BufferTooSmall.
+
+// readEvent returns the current event's data, n bytes long.
+func readEvent(n uint32) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if err := hostEventRead(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Sizes of the scratch buffer that variable-length results land in. It
+// starts small, grows to fit what the host reports, and stops being kept once
+// a result exceeds scratchKeep, so one large value does not pin its memory.
+const (
+	scratchStart = 1 << 10
+	scratchKeep  = 64 << 10
+)
+
+var scratch []byte
+
+// fetch runs a host call that writes a variable-length result into buf and
+// returns the result. The result may alias the scratch buffer: it is valid
+// until the next fetch, so callers copy what they keep. When the host answers
+// abi.BufferTooSmall, fetch grows the buffer to the reported length and calls
+// once more.
+func fetch(call func(buf []byte) (int, error)) ([]byte, error) {
+	if scratch == nil {
+		scratch = make([]byte, scratchStart)
+	}
+	buf := scratch
+	n, err := call(buf)
+	if err == abi.BufferTooSmall && n > len(buf) {
+		buf = make([]byte, n)
+		if n <= scratchKeep {
+			scratch = buf
+		}
+		n, err = call(buf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > len(buf) {
+		return nil, abi.Internal // the host reported a length it did not write
+	}
+	return buf[:n], nil
+}
+
+// clone copies b out of the scratch buffer; nil stays nil.
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
