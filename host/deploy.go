@@ -1,0 +1,137 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/torpor-dev/torpor/host/internal/engine"
+	"github.com/torpor-dev/torpor/store"
+)
+
+// deployed is the active version of one plugin name.
+type deployed struct {
+	name    string
+	version store.PluginVersion
+	plugin  *engine.Plugin
+}
+
+// PluginVersion describes one uploaded version of a plugin.
+type PluginVersion = store.PluginVersion
+
+func (h *Host) pluginConfig() engine.PluginConfig {
+	return engine.PluginConfig{Pool: max(h.opts.Prewarm, 0)}
+}
+
+// Deploy validates wasm as a plugin, stores it as a version of name and makes
+// it the active one. New activations use it at once; live objects move to it
+// at their next hibernation (Evict moves one at once). Sockets are never
+// closed by a deploy. Uploading the active version again changes nothing.
+//
+// A module that is not a valid plugin is refused with an error wrapping
+// ErrInvalidPlugin whose message names the cause.
+func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVersion, error) {
+	if err := ValidatePluginName(name); err != nil {
+		return PluginVersion{}, err
+	}
+	if h.isClosing() {
+		return PluginVersion{}, ErrClosed
+	}
+	h.deployMu.Lock()
+	defer h.deployMu.Unlock()
+	sum := sha256.Sum256(wasm)
+	sha := hex.EncodeToString(sum[:])
+	h.pmu.RLock()
+	cur := h.plugins[name]
+	h.pmu.RUnlock()
+	if cur != nil && cur.version.SHA256 == sha {
+		return cur.version, nil
+	}
+	p, err := h.engine.Compile(ctx, wasm, h.pluginConfig())
+	if err != nil {
+		return PluginVersion{}, fmt.Errorf("deploy %s: %w", name, err)
+	}
+	ver, err := h.store.PutPlugin(name, wasm)
+	if err != nil {
+		p.Retire(ctx)
+		return PluginVersion{}, fmt.Errorf("deploy %s: %w", name, err)
+	}
+	h.pmu.Lock()
+	old := h.plugins[name]
+	h.plugins[name] = &deployed{name: name, version: ver, plugin: p}
+	h.pmu.Unlock()
+	if old != nil {
+		old.plugin.Retire(ctx)
+	}
+	h.log.Info("plugin deployed", "plugin", name, "sha256", ver.SHA256, "bytes", ver.Size)
+	return ver, nil
+}
+
+// RemovePlugin deletes every version of a plugin. Its objects' data stays in
+// the store; their sockets are closed with 1011 at their next event, since
+// there is no code left to run them.
+func (h *Host) RemovePlugin(ctx context.Context, name string) error {
+	if err := ValidatePluginName(name); err != nil {
+		return err
+	}
+	h.deployMu.Lock()
+	defer h.deployMu.Unlock()
+	if err := h.store.RemovePlugin(name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("remove plugin %s: %w", name, ErrUnknownPlugin)
+		}
+		return fmt.Errorf("remove plugin %s: %w", name, err)
+	}
+	h.pmu.Lock()
+	old := h.plugins[name]
+	delete(h.plugins, name)
+	h.pmu.Unlock()
+	if old != nil {
+		old.plugin.Retire(ctx)
+	}
+	h.log.Info("plugin removed", "plugin", name)
+	return nil
+}
+
+// Plugins lists the active version of every deployed plugin.
+func (h *Host) Plugins() ([]PluginVersion, error) { return h.store.Plugins() }
+
+// PluginVersions lists every stored version of one plugin, oldest first.
+func (h *Host) PluginVersions(name string) ([]PluginVersion, error) {
+	vs, err := h.store.PluginVersions(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("plugin %s: %w", name, ErrUnknownPlugin)
+	}
+	return vs, err
+}
+
+func (h *Host) activePlugin(name string) *deployed {
+	h.pmu.RLock()
+	defer h.pmu.RUnlock()
+	return h.plugins[name]
+}
+
+// loadPlugins compiles the active version of every stored plugin. One that
+// no longer validates (say, built for an ABI this host dropped) is logged and
+// skipped rather than keeping the host down.
+func (h *Host) loadPlugins(ctx context.Context) error {
+	vs, err := h.store.Plugins()
+	if err != nil {
+		return fmt.Errorf("load plugins: %w", err)
+	}
+	for _, v := range vs {
+		wasm, err := h.store.PluginWasm(v.Name, v.SHA256)
+		if err != nil {
+			return fmt.Errorf("load plugin %s: %w", v.Name, err)
+		}
+		p, err := h.engine.Compile(ctx, wasm, h.pluginConfig())
+		if err != nil {
+			h.log.Error("stored plugin no longer loads; skipped", "plugin", v.Name, "sha256", v.SHA256, "err", err)
+			continue
+		}
+		h.plugins[v.Name] = &deployed{name: v.Name, version: v, plugin: p}
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/torpor-dev/torpor/abi"
+)
+
+// Plugin is one compiled, validated plugin version. It keeps a small pool of
+// pre-initialised instances so that waking an object does not pay for
+// instantiation (~10 ms for a Go plugin) on the critical path.
+//
+// A Plugin is safe for concurrent use. Retire it when a newer version takes
+// over: the pool stops refilling, and the compiled code is released once the
+// last instance it handed out is closed.
+type Plugin struct {
+	engine   *Engine
+	compiled wazero.CompiledModule
+	has      [numExports]bool
+	initTime time.Duration // budget for _initialize
+
+	ready  chan *Instance // bounded by the pool size
+	refill chan struct{}  // cap 1: "the pool is below its size"
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	live    int // instances handed out and not yet closed
+	retired bool
+	freed   bool
+}
+
+// Export indexes, one per guest handler.
+const (
+	exportVersion = iota
+	ExportConnect
+	ExportMessage
+	ExportClose
+	ExportAlarm
+	ExportSnapshot
+	ExportRestore
+	numExports
+)
+
+var exportNames = [numExports]string{
+	exportVersion:  abi.ExportVersion,
+	ExportConnect:  abi.ExportConnect,
+	ExportMessage:  abi.ExportMessage,
+	ExportClose:    abi.ExportClose,
+	ExportAlarm:    abi.ExportAlarm,
+	ExportSnapshot: abi.ExportSnapshot,
+	ExportRestore:  abi.ExportRestore,
+}
+
+// PluginConfig tunes a Plugin.
+type PluginConfig struct {
+	// Pool is how many pre-initialised instances to keep ready; 0 disables
+	// the pool (every Acquire instantiates).
+	Pool int
+	// InitTimeout bounds _initialize and the version check; 0 means 10 s.
+	InitTimeout time.Duration
+}
+
+// Compile validates wasm as a torpor plugin and compiles it. Every failure of
+// validation wraps ErrInvalid and names the cause: not WebAssembly, an
+// import the host does not provide, a missing or mistyped export, no version
+// marker, another ABI major version, or a trap while initialising.
+func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*Plugin, error) {
+	if len(wasm) == 0 {
+		return nil, invalid("empty module")
+	}
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, invalid("not a WebAssembly module (bad magic number)")
+	}
+	compiled, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, invalid("not a valid WebAssembly module: %v", err)
+	}
+	p := &Plugin{engine: e, compiled: compiled, initTime: cfg.InitTimeout}
+	if p.initTime <= 0 {
+		p.initTime = 10 * time.Second
+	}
+	if err := p.validate(); err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	// Instantiating proves the module links and initialises; the marker's
+	// value is only known by calling it. The instance seeds the pool.
+	inst, err := p.instantiate(ctx)
+	if err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	v, err := inst.call(ctx, exportVersion, p.initTime)
+	if err != nil {
+		inst.mod.Close(ctx)
+		compiled.Close(ctx)
+		return nil, invalid("%s traps: %v", abi.ExportVersion, err)
+	}
+	if major, minor := abi.SplitVersion(v); major != abi.Major {
+		inst.mod.Close(ctx)
+		compiled.Close(ctx)
+		return nil, invalid("plugin was built for ABI v%d.%d; this host speaks v%d.%d", major, minor, abi.Major, abi.Minor)
+	}
+	p.ready = make(chan *Instance, max(cfg.Pool, 1))
+	p.refill = make(chan struct{}, 1)
+	p.stop = make(chan struct{})
+	p.ready <- inst
+	if cfg.Pool > 0 {
+		p.wg.Add(1)
+		go p.refillLoop()
+		p.refill <- struct{}{}
+	}
+	return p, nil
+}
+
+func (p *Plugin) validate() error {
+	for _, def := range p.compiled.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		if err := checkImport(p.engine.rt, mod, name, def); err != nil {
+			return err
+		}
+	}
+	if len(p.compiled.ImportedMemories()) > 0 {
+		return invalid("imports a memory; a plugin must define and export its own")
+	}
+	if _, ok := p.compiled.ExportedMemories()[abi.MemoryExport]; !ok {
+		return invalid("missing export %q (the guest's linear memory)", abi.MemoryExport)
+	}
+	exports := p.compiled.ExportedFunctions()
+	if _, ok := exports[abi.ExportVersion]; !ok {
+		return invalid("missing export %s: not a torpor plugin (no ABI version marker)", abi.ExportVersion)
+	}
+	for _, name := range abi.RequiredExports {
+		if _, ok := exports[name]; !ok {
+			return invalid("missing required export %s", name)
+		}
+	}
+	for i, name := range exportNames {
+		def, ok := exports[name]
+		if !ok {
+			continue
+		}
+		want := abi.Exports[name]
+		if !sameSig(def, want) {
+			return invalid("export %s has type %s, want %s", name, sigString(def.ParamTypes(), def.ResultTypes()), sigString(want.Params, want.Results))
+		}
+		p.has[i] = true
+	}
+	if p.has[ExportSnapshot] != p.has[ExportRestore] {
+		return invalid("exports only one of %s and %s; a plugin that keeps state must export both", abi.ExportSnapshot, abi.ExportRestore)
+	}
+	if def, ok := exports[abi.ExportInitialize]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
+		return invalid("export %s must take and return nothing", abi.ExportInitialize)
+	}
+	return nil
+}
+
+func checkImport(rt wazero.Runtime, mod, name string, def api.FunctionDefinition) error {
+	if mod != abi.ImportModule && strings.HasPrefix(mod, abi.ImportModulePrefix) {
+		return invalid("imports %s.%s: the plugin was built for ABI %s, this host speaks v%d", mod, name, strings.TrimPrefix(mod, "torpor_"), abi.Major)
+	}
+	if mod != abi.ImportModule && mod != abi.WASIModule {
+		return invalid("unknown import %s.%s: plugins may import only from %s and %s", mod, name, abi.ImportModule, abi.WASIModule)
+	}
+	host := rt.Module(mod)
+	provided, ok := host.ExportedFunctionDefinitions()[name]
+	if !ok {
+		return invalid("unknown import %s.%s: the host provides no such function", mod, name)
+	}
+	if !sameSig(def, abi.Signature{Params: provided.ParamTypes(), Results: provided.ResultTypes()}) {
+		return invalid("import %s.%s has type %s, the host provides %s", mod, name,
+			sigString(def.ParamTypes(), def.ResultTypes()), sigString(provided.ParamTypes(), provided.ResultTypes()))
+	}
+	return nil
+}
+
+func sameSig(def api.FunctionDefinition, want abi.Signature) bool {
+	return string(def.ParamTypes()) == string(want.Params) && string(def.ResultTypes()) == string(want.Results)
+}
+
+func sigString(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	}
+	return name(params) + " -> " + name(results)
+}
+
+// Has reports whether the plugin exports the handler.
+func (p *Plugin) Has(export int) bool { return p.has[export] }
+
+// ErrRetired is returned by Acquire on a plugin whose version was replaced.
+var ErrRetired = errors.New("plugin version retired")
+
+// Acquire returns a fresh, initialised instance that no one else holds: from
+// the pool when one is ready, else built now. The caller owns it and must
+// Close it.
+func (p *Plugin) Acquire(ctx context.Context) (*Instance, error) {
+	p.mu.Lock()
+	if p.retired {
+		p.mu.Unlock()
+		return nil, ErrRetired
+	}
+	p.live++
+	p.mu.Unlock()
+	select {
+	case inst := <-p.ready:
+		p.wantRefill()
+		return inst, nil
+	default:
+	}
+	p.wantRefill()
+	inst, err := p.instantiate(ctx)
+	if err != nil {
+		p.release(ctx, 1)
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (p *Plugin) wantRefill() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Plugin) refillLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.refill:
+		}
+		for len(p.ready) < cap(p.ready) {
+			inst, err := p.instantiate(context.Background())
+			if err != nil {
+				// Validation instantiated it once, so this is resource
+				// exhaustion; Acquire will report it on the critical path.
+				break
+			}
+			select {
+			case p.ready <- inst:
+			case <-p.stop:
+				inst.mod.Close(context.Background())
+				return
+			}
+		}
+	}
+}
+
+// Retire stops the pool; the compiled code is released when the last
+// instance handed out is closed. Acquire fails with ErrRetired afterwards.
+func (p *Plugin) Retire(ctx context.Context) {
+	p.mu.Lock()
+	if p.retired {
+		p.mu.Unlock()
+		return
+	}
+	p.retired = true
+	p.mu.Unlock()
+	close(p.stop)
+	p.wg.Wait()
+	for len(p.ready) > 0 {
+		(<-p.ready).mod.Close(ctx)
+	}
+	p.release(ctx, 0)
+}
+
+// release records that n instances handed out were closed, and frees the
+// compiled module once the plugin is retired and none is left.
+func (p *Plugin) release(ctx context.Context, n int) {
+	p.mu.Lock()
+	p.live -= n
+	free := p.retired && p.live == 0 && !p.freed
+	if free {
+		p.freed = true
+	}
+	p.mu.Unlock()
+	if free {
+		p.compiled.Close(ctx)
+	}
+}
+
+func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
+	inst := &Instance{plugin: p, stack: make([]uint64, 8)}
+	inst.ctx = context.WithValue(context.Background(), instanceKey{}, inst)
+	logw := &logWriter{inst: inst}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one plugin coexist
+		WithStartFunctions().
+		WithStdout(logw).
+		WithStderr(logw).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	mod, err := p.engine.rt.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, invalid("instantiate: %v", err)
+	}
+	inst.mod = mod
+	inst.mem = mod.Memory()
+	for i, name := range exportNames {
+		if p.has[i] || i == exportVersion {
+			inst.fns[i] = mod.ExportedFunction(name)
+		}
+	}
+	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+		cctx, cancel := context.WithTimeout(inst.ctx, p.initTime)
+		err := init.CallWithStack(cctx, inst.stack)
+		cancel()
+		if err != nil {
+			mod.Close(ctx)
+			return nil, invalid("%s traps: %v", abi.ExportInitialize, err)
+		}
+	}
+	return inst, nil
+}
+
+// logWriter routes a guest's stdout and stderr to its current Env's log.
+// Each write becomes one log line, cut at 4 KiB so a chatty guest cannot
+// flood the host log with one enormous record.
+type logWriter struct{ inst *Instance }
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	if env := w.inst.env; env != nil {
+		line := b
+		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
+		if len(line) > 4096 {
+			line = line[:4096]
+		}
+		if len(line) > 0 {
+			env.Log(abi.LogInfo, line)
+		}
+	}
+	return n, nil
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+// String describes the plugin for logs.
+func (p *Plugin) String() string { return fmt.Sprintf("plugin(%s)", p.compiled.Name()) }

@@ -1,0 +1,385 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host/internal/engine"
+	"github.com/torpor-dev/torpor/store"
+)
+
+// Close codes the host itself uses.
+const (
+	closeGoingAway     = 1001 // connection abandoned, host restarted
+	closeInternalError = 1011 // object failed
+)
+
+// handle runs one envelope on the loop goroutine.
+func (o *object) handle(env *envelope) {
+	o.lastEvent.Store(time.Now().UnixNano())
+	switch env.kind {
+	case envControl:
+		env.fn(o)
+	case envConnect:
+		o.answer(env, o.connect(env))
+	case envMessage:
+		c := o.conns[env.conn]
+		if c == nil {
+			return // closed by the object while the frame was queued
+		}
+		if err := o.ensureLive(); err != nil {
+			o.h.log.Warn("frame dropped", "object", o.key, "conn", env.conn, "err", err)
+			return
+		}
+		o.invoke(engine.ExportMessage, env.data, env.conn, uint64(env.code), uint64(len(env.data)))
+	case envClose:
+		if o.conns[env.conn] == nil {
+			return // the object closed it first, or it never connected
+		}
+		c := o.conns[env.conn]
+		delete(o.conns, env.conn)
+		o.publishConns()
+		o.deliverClose(c, env.code, env.data)
+	case envAlarm:
+		o.alarm()
+	}
+}
+
+// answer hands a connect result to a waiting caller, or, if the caller gave
+// up meanwhile, forgets the connection it would have owned.
+func (o *object) answer(env *envelope, err error) {
+	if env.state.CompareAndSwap(envPending, envAnswered) {
+		env.reply <- connectResult{err: err}
+		return
+	}
+	if c := o.conns[env.conn]; err == nil && c != nil {
+		delete(o.conns, env.conn)
+		o.publishConns()
+		c.c.Close(closeGoingAway, "connect abandoned")
+		o.deliverClose(c, closeGoingAway, []byte("connect abandoned"))
+	}
+}
+
+func (o *object) connect(env *envelope) error {
+	if len(o.conns) >= o.h.opts.Limits.ConnsPerObject {
+		return fmt.Errorf("%s: %w (%d)", o.key, ErrTooManyConns, o.h.opts.Limits.ConnsPerObject)
+	}
+	if err := o.ensureLive(); err != nil {
+		return err
+	}
+	o.conns[env.conn] = &conn{id: env.conn, c: env.c}
+	if !o.inst.Has(engine.ExportConnect) {
+		o.publishConns()
+		return nil
+	}
+	ok, res, ev := o.invoke(engine.ExportConnect, env.data, env.conn, uint64(len(env.data)))
+	if !ok {
+		delete(o.conns, env.conn)
+		if o.failure != "" {
+			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
+		}
+		return &RejectError{Status: 500, Reason: "the object failed to handle the connection"}
+	}
+	if res != abi.Accept {
+		return &RejectError{Status: int(res), Reason: string(ev.reply)}
+	}
+	o.publishConns()
+	return nil
+}
+
+// deliverClose tells the guest a connection is gone, if it listens. The
+// connection is out of the table already but its attachment and tags stay
+// readable during the event.
+func (o *object) deliverClose(c *conn, code int, reason []byte) {
+	if err := o.ensureLive(); err != nil || !o.inst.Has(engine.ExportClose) {
+		return
+	}
+	o.closing = c
+	o.invoke(engine.ExportClose, reason, c.id, uint64(code), uint64(len(reason)))
+	o.closing = nil
+}
+
+// ensureLive makes sure an instance runs the object: on the first event in
+// this process it reads the object's record, and on every wake it takes a
+// pre-initialised instance and restores the latest snapshot into it.
+func (o *object) ensureLive() error {
+	if o.failure != "" {
+		return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
+	}
+	if o.inst != nil {
+		return nil
+	}
+	d := o.h.activePlugin(o.id.Plugin)
+	if d == nil {
+		o.closeAll(closeInternalError, "plugin removed")
+		return fmt.Errorf("%s: %w", o.key, ErrUnknownPlugin)
+	}
+	rec, err := o.h.store.Object(o.key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rec = store.ObjectRecord{}
+	case err != nil:
+		return fmt.Errorf("wake %s: %w", o.key, err)
+	}
+	if !o.loaded {
+		o.loaded = true
+		if o.conns == nil {
+			o.conns = map[uint64]*conn{}
+		}
+		if rec.Failed != "" && rec.Version == d.version.SHA256 {
+			o.failure = rec.Failed
+			o.setState(stFailed)
+			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
+		}
+		// Sockets do not survive a restart: connections in the record are
+		// gone, and the object hears of each once it is awake.
+		o.orphans = rec.Conns
+		o.setAutoResponses(rec.AutoResponses)
+	}
+	inst, err := d.plugin.Acquire(context.Background())
+	if err != nil {
+		return fmt.Errorf("wake %s: %w", o.key, err)
+	}
+	o.inst, o.version = inst, d
+	o.setState(stLive)
+	if inst.Has(engine.ExportRestore) {
+		if ok, _, _ := o.invoke(engine.ExportRestore, rec.Snapshot, uint64(len(rec.Snapshot))); !ok {
+			return fmt.Errorf("%s: restore failed", o.key)
+		}
+	}
+	orphans := o.orphans
+	o.orphans = nil
+	for _, c := range orphans {
+		if o.inst == nil {
+			break
+		}
+		o.deliverClose(&conn{id: c.ID, attachment: c.Attachment, tags: c.Tags}, closeGoingAway, []byte("host restarted"))
+	}
+	if o.inst == nil {
+		return fmt.Errorf("%s: wake failed", o.key)
+	}
+	return nil
+}
+
+// invoke runs one guest handler as one event. Its storage writes, alarm and
+// connection changes are committed, and then its frames sent, only when the
+// handler returns normally (0, or any status for connect); otherwise
+// everything is discarded and the instance torn down.
+func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res uint32, ev *event) {
+	ev = o.beginEvent(export, data, args)
+	o.inst.Bind(ev)
+	res, err := o.inst.Call(export, o.h.opts.Limits.EventCPU, args...)
+	if o.inst != nil {
+		o.inst.Bind(nil)
+	}
+	if err == nil && res != 0 {
+		switch {
+		case export != engine.ExportConnect:
+			err = fmt.Errorf("%s returned %d", exportName(export), res)
+		case res < abi.RejectMin || res > abi.RejectMax:
+			err = fmt.Errorf("%s returned %d, neither 0 nor an HTTP status 400-599", exportName(export), res)
+		default:
+			// A refused connection takes its frames, tags and attachment
+			// with it; the event's other effects stand.
+			delete(o.conns, ev.connect)
+		}
+	}
+	if err != nil {
+		ev.discard()
+		o.fault(err, true)
+		return false, 0, ev
+	}
+	if err := ev.commit(); err != nil {
+		// The host, not the plugin, failed: the instance's memory is ahead
+		// of what was committed, so it goes, but this is no mark against
+		// the object.
+		ev.discard()
+		o.fault(fmt.Errorf("commit: %w", err), false)
+		return false, 0, ev
+	}
+	o.failures = 0
+	return true, res, ev
+}
+
+func exportName(export int) string {
+	switch export {
+	case engine.ExportConnect:
+		return abi.ExportConnect
+	case engine.ExportMessage:
+		return abi.ExportMessage
+	case engine.ExportClose:
+		return abi.ExportClose
+	case engine.ExportAlarm:
+		return abi.ExportAlarm
+	case engine.ExportSnapshot:
+		return abi.ExportSnapshot
+	case engine.ExportRestore:
+		return abi.ExportRestore
+	}
+	return "handler"
+}
+
+// fault tears the instance down after a failed event; the next event
+// rebuilds it from the last committed state. Repeated failures mark the
+// object failed.
+func (o *object) fault(cause error, plugin bool) {
+	o.dropInstance()
+	if !plugin {
+		o.h.log.Error("event failed in the host; instance discarded", "object", o.key, "err", cause)
+		return
+	}
+	o.failures++
+	o.h.log.Warn("object event failed; instance discarded", "object", o.key, "failures", o.failures, "err", cause)
+	if o.failures >= o.h.opts.MaxFailures {
+		o.markFailed(cause)
+	}
+}
+
+func (o *object) dropInstance() {
+	if o.inst != nil {
+		o.inst.Close()
+		o.inst = nil
+	}
+	o.ev = nil
+	if o.failure == "" {
+		o.setState(stHibernated)
+	}
+}
+
+// markFailed closes the object's sockets with 1011 and records the failure
+// against the plugin version, so a redeploy clears it.
+func (o *object) markFailed(cause error) {
+	o.failure = cause.Error()
+	o.setState(stFailed)
+	o.closeAll(closeInternalError, "object failed")
+	o.h.log.Error("object failed", "object", o.key, "err", cause)
+	if err := o.updateRecord(func(rec *store.ObjectRecord) {
+		rec.Failed = o.failure
+		if o.version != nil {
+			rec.Version = o.version.version.SHA256
+		}
+		rec.Conns = nil
+	}); err != nil {
+		o.h.log.Error("record failure", "object", o.key, "err", err)
+	}
+}
+
+// closeAll closes every connection from the object's side.
+func (o *object) closeAll(code int, reason string) {
+	for _, id := range o.sortedConnIDs() {
+		o.conns[id].c.Close(code, reason)
+		delete(o.conns, id)
+	}
+	o.publishConns()
+}
+
+func (o *object) updateRecord(fn func(*store.ObjectRecord)) error {
+	rec, err := o.h.store.Object(o.key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	fn(&rec)
+	return o.h.store.PutObject(o.key, rec)
+}
+
+// hibernate snapshots the guest and writes the snapshot, connection table
+// and auto-responses in one transaction, then closes the instance. If the
+// snapshot or the write fails, the instance stays (a failed snapshot handler
+// counts as a fault, like any other). It reports whether the instance is gone.
+func (o *object) hibernate() bool {
+	if o.inst == nil {
+		return true
+	}
+	var snapshot []byte
+	if o.inst.Has(engine.ExportSnapshot) {
+		ok, _, ev := o.invoke(engine.ExportSnapshot, nil)
+		if !ok {
+			return true // the fault dropped the instance; the last snapshot stands
+		}
+		snapshot = ev.reply
+	}
+	rec := store.ObjectRecord{
+		Version:    o.version.version.SHA256,
+		Snapshot:   snapshot,
+		Conns:      o.connRecords(),
+		Hibernated: time.Now(),
+		LastEvent:  time.Unix(0, o.lastEvent.Load()),
+	}
+	if m := o.autoResp.Load(); m != nil {
+		for req, resp := range *m {
+			rec.AutoResponses = append(rec.AutoResponses, store.AutoResponse{Request: []byte(req), Response: resp})
+		}
+	}
+	if err := o.h.store.PutObject(o.key, rec); err != nil {
+		o.h.log.Error("hibernate: write failed; object stays live", "object", o.key, "err", err)
+		return false
+	}
+	o.dropInstance()
+	o.h.log.Debug("object hibernated", "object", o.key, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
+	return true
+}
+
+func (o *object) connRecords() []store.ConnRecord {
+	if len(o.conns) == 0 {
+		return nil
+	}
+	recs := make([]store.ConnRecord, 0, len(o.conns))
+	for _, id := range o.sortedConnIDs() {
+		c := o.conns[id]
+		recs = append(recs, store.ConnRecord{ID: c.id, Attachment: c.attachment, Tags: c.tags})
+	}
+	return recs
+}
+
+func (o *object) setAutoResponses(pairs []store.AutoResponse) {
+	if len(pairs) == 0 {
+		o.autoResp.Store(nil)
+		return
+	}
+	m := make(map[string][]byte, len(pairs))
+	for _, p := range pairs {
+		m[string(p.Request)] = p.Response
+	}
+	o.autoResp.Store(&m)
+}
+
+// alarm fires the object's alarm, if it is still due, and on failure
+// reschedules it with exponential backoff until AlarmRetries is spent.
+func (o *object) alarm() {
+	defer func() {
+		o.alarmQueued.Store(false)
+		o.h.kickAlarms()
+	}()
+	a, err := o.h.store.Alarm(o.key)
+	if err != nil || a.At.After(time.Now()) {
+		return // cancelled or moved since it was queued
+	}
+	err = o.ensureLive()
+	if err == nil && !o.inst.Has(engine.ExportAlarm) {
+		if err := o.h.store.DeleteAlarm(o.key); err != nil {
+			o.h.log.Error("drop alarm", "object", o.key, "err", err)
+		}
+		return
+	}
+	if err == nil {
+		if ok, _, _ := o.invoke(engine.ExportAlarm, nil, uint64(a.Retry)); ok {
+			return
+		}
+		err = errors.New("alarm handler failed")
+	}
+	if a.Retry >= o.h.opts.AlarmRetries {
+		o.h.log.Error("alarm dropped after retries", "object", o.key, "retries", a.Retry, "err", err)
+		if err := o.h.store.DeleteAlarm(o.key); err != nil {
+			o.h.log.Error("drop alarm", "object", o.key, "err", err)
+		}
+		return
+	}
+	a.Retry++
+	a.At = time.Now().Add(o.h.opts.AlarmRetryBase << (a.Retry - 1))
+	if err := o.h.store.SetAlarm(a); err != nil {
+		o.h.log.Error("reschedule alarm", "object", o.key, "err", err)
+	}
+}

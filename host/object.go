@@ -1,0 +1,269 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/torpor-dev/torpor/host/internal/engine"
+	"github.com/torpor-dev/torpor/store"
+)
+
+// State is an object's lifecycle state as the host reports it.
+type State string
+
+// Object states.
+const (
+	// StateLive: an instance is running the object.
+	StateLive State = "live"
+	// StateHibernated: no instance; the object's state is in the store and
+	// its sockets, if any, stay open.
+	StateHibernated State = "hibernated"
+	// StateFailed: the object failed MaxFailures times in a row and refuses
+	// work until its plugin is redeployed or it is evicted.
+	StateFailed State = "failed"
+)
+
+var stateNames = [...]State{StateHibernated, StateLive, StateFailed}
+
+const (
+	stHibernated int32 = iota
+	stLive
+	stFailed
+)
+
+// object is one object's actor. Its mailbox (queue, running, retired) is
+// guarded by mu; everything below "owned by the loop" is touched only by the
+// one goroutine running loop, which exists while the object has queued events
+// or a live instance and exits when it has neither. A hibernated object with
+// no sockets leaves the registry altogether, so idle objects cost nothing.
+type object struct {
+	h   *Host
+	id  ObjectID
+	key string
+
+	mu      sync.Mutex
+	queue   []*envelope
+	running bool
+	retired bool          // removed from the registry: senders must look again
+	notify  chan struct{} // cap 1: "the queue is not empty"
+	slots   chan struct{} // cap Mailbox: one token per queued event
+
+	// Published for listings and the socket fast path; written by the loop.
+	state       atomic.Int32
+	nconns      atomic.Int32
+	lastEvent   atomic.Int64 // Unix nanoseconds
+	autoResp    atomic.Pointer[map[string][]byte]
+	alarmQueued atomic.Bool
+
+	// Owned by the loop.
+	loaded   bool // the stored record was read in this process
+	inst     *engine.Instance
+	version  *deployed // the plugin version inst runs
+	conns    map[uint64]*conn
+	failures int
+	failure  string             // non-empty: the object is failed, with this cause
+	ev       *event             // the event being handled; nil while hibernated
+	orphans  []store.ConnRecord // connections of the last process, to report closed
+	closing  *conn              // the connection whose close event runs
+}
+
+// conn is one connection in an object's table.
+type conn struct {
+	id         uint64
+	c          Conn
+	attachment []byte
+	tags       []string
+}
+
+type envKind uint8
+
+const (
+	envConnect envKind = iota
+	envMessage
+	envClose
+	envAlarm
+	envControl
+)
+
+// envelope is one queued event.
+type envelope struct {
+	kind envKind
+	conn uint64
+	c    Conn          // envConnect
+	data []byte        // message payload, close reason, request info
+	code int           // close code; frame kind for messages
+	fn   func(*object) // envControl
+	// reply is for callers that wait (connect, control); state settles the
+	// race between a caller giving up and the loop answering.
+	reply chan connectResult
+	state atomic.Int32
+}
+
+const (
+	envPending int32 = iota
+	envAbandoned
+	envAnswered
+)
+
+type connectResult struct {
+	err error
+}
+
+// errRetired makes deliver look the object up again.
+var errRetired = errors.New("object retired")
+
+func newObject(h *Host, id ObjectID, key string) *object {
+	return &object{
+		h:      h,
+		id:     id,
+		key:    key,
+		notify: make(chan struct{}, 1),
+		slots:  make(chan struct{}, h.opts.Mailbox),
+	}
+}
+
+// enqueue adds env to the mailbox, waiting for room until ctx ends.
+func (o *object) enqueue(ctx context.Context, env *envelope) error {
+	select {
+	case o.slots <- struct{}{}:
+	default:
+		select {
+		case o.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w: %w", o.key, ErrOverloaded, ctx.Err())
+		case <-o.h.closing:
+			return ErrClosed
+		}
+	}
+	o.mu.Lock()
+	if o.retired {
+		o.mu.Unlock()
+		<-o.slots
+		return errRetired
+	}
+	o.queue = append(o.queue, env)
+	if o.running {
+		o.mu.Unlock()
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	o.running = true
+	o.mu.Unlock()
+	if !o.h.goFunc(o.loop) {
+		o.mu.Lock()
+		o.running = false
+		o.queue = o.queue[:len(o.queue)-1]
+		o.mu.Unlock()
+		<-o.slots
+		return ErrClosed
+	}
+	return nil
+}
+
+// tryEnqueue is enqueue without waiting: false when the mailbox is full.
+func (o *object) tryEnqueue(env *envelope) (bool, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := o.enqueue(ctx, env)
+	if errors.Is(err, ErrOverloaded) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loop handles queued events one at a time, hibernates the instance after
+// Idle without events (or when the host closes) and exits when there is
+// neither an event nor an instance.
+func (o *object) loop() {
+	// Control events (inspect, evict) are not activity: an operator looking
+	// at an object must not keep it awake.
+	idleAt := time.Now().Add(o.h.opts.Idle)
+	idle := time.NewTimer(o.h.opts.Idle)
+	defer idle.Stop()
+	for {
+		o.mu.Lock()
+		if len(o.queue) > 0 {
+			env := o.queue[0]
+			o.queue[0] = nil
+			o.queue = o.queue[1:]
+			if len(o.queue) == 0 {
+				o.queue = nil // let a burst's backing array go
+			}
+			o.mu.Unlock()
+			<-o.slots
+			o.handle(env)
+			if env.kind != envControl {
+				idleAt = time.Now().Add(o.h.opts.Idle)
+			}
+			continue
+		}
+		if o.inst == nil {
+			o.running = false
+			removable := len(o.conns) == 0
+			o.mu.Unlock()
+			if removable {
+				o.retire()
+			}
+			return
+		}
+		o.mu.Unlock()
+
+		if o.h.isClosing() {
+			if !o.hibernate() {
+				o.dropInstance() // shutting down: the error is logged, state since the last snapshot is lost
+			}
+			continue
+		}
+		wait := time.Until(idleAt)
+		if wait <= 0 {
+			if !o.hibernate() {
+				idleAt = time.Now().Add(o.h.opts.Idle) // try again later, not in a hot loop
+			}
+			continue
+		}
+		idle.Reset(wait)
+		select {
+		case <-o.notify:
+		case <-idle.C:
+		case <-o.h.closing:
+		}
+	}
+}
+
+// retire removes an idle, socketless, hibernated object from the registry.
+func (o *object) retire() {
+	o.h.mu.Lock()
+	o.mu.Lock()
+	if !o.running && len(o.queue) == 0 && o.h.objects[o.key] == o {
+		delete(o.h.objects, o.key)
+		o.retired = true
+	}
+	o.mu.Unlock()
+	o.h.mu.Unlock()
+}
+
+func (o *object) setState(s int32) { o.state.Store(s) }
+
+// State reports the object's current state.
+func (o *object) State() State { return stateNames[o.state.Load()] }
+
+func (o *object) publishConns() { o.nconns.Store(int32(len(o.conns))) }
+
+// sortedConnIDs returns the connection ids in ascending order, so that lists
+// and broadcasts are deterministic.
+func (o *object) sortedConnIDs() []uint64 {
+	ids := make([]uint64, 0, len(o.conns))
+	for id := range o.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
