@@ -27,7 +27,7 @@ const (
 	// a torpor plugin.
 	ExportVersion = "torpor_abi_version"
 	// ExportConnect (conn i64, info_len i32) -> i32: a client asks to connect.
-	// The request info (EncodePairs, keys in RequestInfo*) is the event data.
+	// The request info (pairs encoding, keys RequestInfo*) is the event data.
 	// Returns Accept or an HTTP status 400–599. Absent: every connect is accepted.
 	ExportConnect = "torpor_on_connect"
 	// ExportMessage (conn i64, kind i32, len i32) -> i32: a frame arrived; its
@@ -84,7 +84,7 @@ const (
 	ImportBroadcast = "broadcast"
 	// ImportClose (conn i64, code, reason_ptr, reason_len) closes a connection.
 	ImportClose = "close"
-	// ImportConnSetTags (conn i64, ptr, len) sets the tags (EncodeList) of the
+	// ImportConnSetTags (conn i64, ptr, len) sets the tags (list encoding) of the
 	// connection being connected; only valid in its connect event.
 	ImportConnSetTags = "conn_set_tags"
 	// ImportConnList (tag_ptr, tag_len, buf, cap, len_out) writes the ids of
@@ -102,7 +102,7 @@ const (
 	ImportStorageDelete = "storage_delete"
 	// ImportStorageList (prefix_ptr, prefix_len, after_ptr, after_len, limit,
 	// buf, cap, len_out) lists keys with the prefix, in byte order, strictly
-	// after the given key, at most limit (0: no limit) entries, as EncodePairs.
+	// after the given key, at most limit (0: no limit) entries, in the pairs encoding.
 	ImportStorageList = "storage_list"
 	// ImportAlarmSet (at_ms i64) sets the alarm to a Unix time in milliseconds.
 	ImportAlarmSet = "alarm_set"

@@ -37,6 +37,19 @@ var counters = []struct {
 	{"wat", watCounter},
 }
 
+var sharedCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "torpor-host-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	sharedCache = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func testLogger() *slog.Logger {
 	if os.Getenv("TORPOR_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -51,6 +64,11 @@ func newHost(tb testing.TB, opts host.Options) *host.Host {
 	tb.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = tb.TempDir()
+	}
+	if opts.CacheDir == "" {
+		// One compilation cache for the whole test binary: compiling a Go
+		// plugin is the slowest step of a host start.
+		opts.CacheDir = sharedCache
 	}
 	if opts.Idle == 0 {
 		opts.Idle = time.Hour
@@ -175,6 +193,18 @@ func (c *client) ask(tb testing.TB, text string) string {
 	tb.Helper()
 	c.send(tb, text)
 	return c.nextText(tb)
+}
+
+// askPast sends a command and returns the first reply that is not skip,
+// for objects that may broadcast skip at any moment.
+func (c *client) askPast(tb testing.TB, text, skip string) string {
+	tb.Helper()
+	c.send(tb, text)
+	for {
+		if got := c.nextText(tb); got != skip {
+			return got
+		}
+	}
 }
 
 // quiet asserts that no frame arrives within d.

@@ -65,7 +65,7 @@ func New(opts Options) (*Host, error) {
 		return nil, err
 	}
 	eng, err := engine.New(context.Background(), engine.Config{
-		CacheDir:      filepath.Join(opts.DataDir, "wasm-cache"),
+		CacheDir:      opts.CacheDir,
 		MemoryPages:   opts.Limits.MemoryPages,
 		Interruptible: true,
 	})

@@ -11,6 +11,10 @@ import (
 	"github.com/torpor-dev/torpor/store"
 )
 
+// maxRejectReason caps the reason a connect handler gives, since it goes
+// into an HTTP response.
+const maxRejectReason = 1024
+
 // Close codes the host itself uses.
 const (
 	closeGoingAway     = 1001 // connection abandoned, host restarted
@@ -84,7 +88,11 @@ func (o *object) connect(env *envelope) error {
 		return &RejectError{Status: 500, Reason: "the object failed to handle the connection"}
 	}
 	if res != abi.Accept {
-		return &RejectError{Status: int(res), Reason: string(ev.reply)}
+		reason := ev.reply
+		if len(reason) > maxRejectReason {
+			reason = reason[:maxRejectReason]
+		}
+		return &RejectError{Status: int(res), Reason: string(reason)}
 	}
 	o.publishConns()
 	return nil
@@ -186,6 +194,14 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 			// with it; the event's other effects stand.
 			delete(o.conns, ev.connect)
 		}
+	}
+	if ev.failed != nil {
+		// A store failure answered Internal to the guest, whatever the
+		// guest did next; the host failed, not the plugin.
+		err = ev.failed
+		ev.discard()
+		o.fault(err, false)
+		return false, 0, ev
 	}
 	if err != nil {
 		ev.discard()

@@ -3,14 +3,19 @@ package host
 import (
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"time"
 )
 
 // Options configures a Host. Zero fields take the documented defaults, so
 // Options{DataDir: dir} is a working host.
 type Options struct {
-	// DataDir holds the badger store and the compilation cache. Required.
+	// DataDir holds the badger store and, unless CacheDir says otherwise, the
+	// compilation cache. Required.
 	DataDir string
+	// CacheDir keeps compiled plugin code across restarts, keyed by the
+	// module's hash, so several hosts may share one. Default DataDir/wasm-cache.
+	CacheDir string
 	// Name identifies this host in object listings; default: the OS host name.
 	Name string
 	// Idle is how long an object may go without events before it is
@@ -101,6 +106,9 @@ func (o Options) withDefaults() (Options, error) {
 		if *v == 0 {
 			*v = d
 		}
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = filepath.Join(o.DataDir, "wasm-cache")
 	}
 	if o.Idle <= 0 {
 		o.Idle = 10 * time.Second

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/torpor-dev/torpor/abi"
@@ -82,8 +84,8 @@ func encodeRequestInfo(req ConnectRequest) []byte {
 	add(abi.RequestInfoQuery, req.Query)
 	add(abi.RequestInfoRemote, req.Remote)
 	add(abi.RequestInfoObject, req.Object.String())
-	for name, values := range req.Header {
-		for _, v := range values {
+	for _, name := range slices.Sorted(maps.Keys(req.Header)) {
+		for _, v := range req.Header[name] {
 			add(strings.ToLower(name), v)
 		}
 	}
