@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -203,6 +204,10 @@ func (o *object) loop() {
 			if env.kind != envControl {
 				idleAt = time.Now().Add(o.h.opts.Idle)
 			}
+			// The CPU limit is measured in wall time, so an object draining
+			// a long queue must not hold its thread while thousands of
+			// others wait for theirs: one event, then let the next run.
+			runtime.Gosched()
 			continue
 		}
 		if o.inst == nil {
