@@ -171,6 +171,11 @@ func BenchmarkWake(b *testing.B) {
 			}
 			b.StopTimer()
 			p50, p99 := percentile(lat, 50), percentile(lat, 99)
+			if testing.Verbose() {
+				s := slices.Clone(lat)
+				slices.Sort(s)
+				b.Logf("slowest wakes: %v", s[max(0, len(s)-6):])
+			}
 			coldP50 := percentile(cold, 50)
 			b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
 			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")

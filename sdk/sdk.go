@@ -135,6 +135,7 @@ func Register[S any](p Plugin[S]) {
 		panic("sdk: Register called twice")
 	}
 	registered = newInstance(p)
+	settle()
 }
 
 func newInstance[S any](p Plugin[S]) *instance[S] {

@@ -62,6 +62,10 @@ var exportNames = [numExports]string{
 	ExportRestore:  abi.ExportRestore,
 }
 
+// refillDelay is how long the pool waits after an Acquire before it builds
+// the replacement instance.
+const refillDelay = 5 * time.Millisecond
+
 // PluginConfig tunes a Plugin.
 type PluginConfig struct {
 	// Pool is how many pre-initialised instances to keep ready; 0 disables
@@ -246,6 +250,14 @@ func (p *Plugin) refillLoop() {
 		case <-p.stop:
 			return
 		case <-p.refill:
+		}
+		// Acquire asked for a refill on its way to waking an object; let
+		// that wake finish before competing with it for a core and for the
+		// garbage collector (instantiating a Go plugin allocates megabytes).
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(refillDelay):
 		}
 		for len(p.ready) < cap(p.ready) {
 			inst, err := p.instantiate(context.Background())
