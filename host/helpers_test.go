@@ -240,12 +240,7 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 
 func objectState(tb testing.TB, h *host.Host, object string) host.State {
 	tb.Helper()
-	id, _ := host.ParseObjectID(object)
-	info, err := h.Object(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("inspect %s: %v", object, err)
-	}
-	return info.State
+	return inspect(tb, h, object).State
 }
 
 func inspect(tb testing.TB, h *host.Host, object string) host.ObjectInfo {

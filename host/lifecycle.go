@@ -186,9 +186,9 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 	if err == nil && res != 0 {
 		switch {
 		case export != engine.ExportConnect:
-			err = fmt.Errorf("%s returned %d", exportName(export), res)
+			err = fmt.Errorf("%s returned %d", engine.ExportName(export), res)
 		case res < abi.RejectMin || res > abi.RejectMax:
-			err = fmt.Errorf("%s returned %d, neither 0 nor an HTTP status 400-599", exportName(export), res)
+			err = fmt.Errorf("%s returned %d, neither 0 nor an HTTP status 400-599", engine.ExportName(export), res)
 		default:
 			// A refused connection takes its frames, tags and attachment
 			// with it; the event's other effects stand.
@@ -218,24 +218,6 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 	}
 	o.failures = 0
 	return true, res, ev
-}
-
-func exportName(export int) string {
-	switch export {
-	case engine.ExportConnect:
-		return abi.ExportConnect
-	case engine.ExportMessage:
-		return abi.ExportMessage
-	case engine.ExportClose:
-		return abi.ExportClose
-	case engine.ExportAlarm:
-		return abi.ExportAlarm
-	case engine.ExportSnapshot:
-		return abi.ExportSnapshot
-	case engine.ExportRestore:
-		return abi.ExportRestore
-	}
-	return "handler"
 }
 
 // fault tears the instance down after a failed event; the next event

@@ -66,6 +66,14 @@ var exportNames = [numExports]string{
 // the replacement instance.
 const refillDelay = 5 * time.Millisecond
 
+// ExportName is the ABI name of an export index, for messages.
+func ExportName(export int) string {
+	if export < 0 || export >= numExports {
+		return "handler"
+	}
+	return exportNames[export]
+}
+
 // PluginConfig tunes a Plugin.
 type PluginConfig struct {
 	// Pool is how many pre-initialised instances to keep ready; 0 disables
