@@ -97,11 +97,13 @@ func (ev *event) commit() error {
 	for id, b := range ev.attachments {
 		if c := o.conns[id]; c != nil {
 			c.attachment = b
+			o.connsDirty = true
 		}
 	}
 	if ev.tags != nil {
 		if c := o.conns[ev.connect]; c != nil {
 			c.tags = ev.tags
+			o.connsDirty = true
 		}
 	}
 	if ev.autoResp != nil {

@@ -248,7 +248,13 @@ func (h *Host) Evict(ctx context.Context, id ObjectID, opts EvictOptions) error 
 				// record lists sockets that died with the last process.
 				rec.Conns = o.connRecords()
 			}
-			return o.h.store.PutObject(key, rec)
+			if err := o.h.store.PutObject(key, rec); err != nil {
+				return fmt.Errorf("evict %s: %w", key, err)
+			}
+			if o.loaded {
+				o.connsDirty = false
+			}
+			return nil
 		})
 		if errors.Is(err, errRetired) {
 			continue

@@ -262,7 +262,9 @@ func (o *object) markFailed(cause error) {
 		rec.Conns = nil
 	}); err != nil {
 		o.h.log.Error("record failure", "object", o.key, "err", err)
+		return
 	}
+	o.connsDirty = false
 }
 
 // closeAll closes every connection from the object's side.
@@ -315,6 +317,7 @@ func (o *object) hibernate() bool {
 		o.h.log.Error("hibernate: write failed; object stays live", "object", o.key, "err", err)
 		return false
 	}
+	o.connsDirty = false
 	o.dropInstance()
 	o.h.log.Debug("object hibernated", "object", o.key, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
 	return true

@@ -71,6 +71,8 @@ type object struct {
 	ev       *event             // the event being handled; nil while hibernated
 	orphans  []store.ConnRecord // connections of the last process, to report closed
 	closing  *conn              // the connection whose close event runs
+	// connsDirty: the table changed since it was last written to the store.
+	connsDirty bool
 }
 
 // conn is one connection in an object's table.
@@ -215,6 +217,7 @@ func (o *object) loop() {
 			removable := len(o.conns) == 0
 			o.mu.Unlock()
 			if removable {
+				o.forgetConns()
 				o.retire()
 			}
 			return
@@ -243,6 +246,22 @@ func (o *object) loop() {
 	}
 }
 
+// forgetConns makes the stored connection table empty before the object
+// leaves memory, if connections closed since it was written (say, after a
+// fault, which writes nothing): otherwise the next activation would take
+// them for sockets of a previous process and report them closed again.
+func (o *object) forgetConns() {
+	if !o.connsDirty || !o.loaded {
+		return
+	}
+	err := o.updateRecord(func(rec *store.ObjectRecord) { rec.Conns = nil })
+	if err != nil {
+		o.h.log.Error("clear stored connection table", "object", o.key, "err", err)
+		return
+	}
+	o.connsDirty = false
+}
+
 // retire removes an idle, socketless, hibernated object from the registry.
 func (o *object) retire() {
 	o.h.mu.Lock()
@@ -260,7 +279,12 @@ func (o *object) setState(s int32) { o.state.Store(s) }
 // State reports the object's current state.
 func (o *object) State() State { return stateNames[o.state.Load()] }
 
-func (o *object) publishConns() { o.nconns.Store(int32(len(o.conns))) }
+// publishConns records a change to the connection table: for listings, and
+// so that the stored table is known to be stale.
+func (o *object) publishConns() {
+	o.nconns.Store(int32(len(o.conns)))
+	o.connsDirty = true
+}
 
 // sortedConnIDs returns the connection ids in ascending order, so that lists
 // and broadcasts are deterministic.
