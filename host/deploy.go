@@ -70,8 +70,9 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 }
 
 // RemovePlugin deletes every version of a plugin. Its objects' data stays in
-// the store; their sockets are closed with 1011 at their next event, since
-// there is no code left to run them.
+// the store. A live object keeps running the version it has until it
+// hibernates (Evict does that at once); its next wake finds no plugin and
+// closes its sockets with 1011, since there is no code left to run them.
 func (h *Host) RemovePlugin(ctx context.Context, name string) error {
 	if err := ValidatePluginName(name); err != nil {
 		return err

@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/internal/plugintest"
+	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 // Plugins the tests load, built from source by plugintest.
@@ -50,12 +50,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("TORPOR_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return testlog.Discard() }
 
 // newHost starts a host on a temp dir (or opts.DataDir) and closes it when
 // the test ends. Idle defaults to an hour so that only tests that want

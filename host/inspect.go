@@ -52,6 +52,11 @@ func (h *Host) Objects(f ObjectFilter) ([]ObjectInfo, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	switch f.State {
+	case "", StateLive, StateHibernated, StateFailed:
+	default:
+		return nil, fmt.Errorf("object state %q: want live, hibernated or failed", f.State)
+	}
 	prefix := ""
 	if f.Plugin != "" {
 		if err := ValidatePluginName(f.Plugin); err != nil {
@@ -116,6 +121,9 @@ func (h *Host) describe(key string, o *object) (ObjectInfo, bool) {
 		info.Conns = int(o.nconns.Load())
 		if t := o.lastEvent.Load(); t != 0 {
 			info.LastEvent = time.Unix(0, t)
+		}
+		if v := o.liveVersion.Load(); v != nil {
+			info.Version = *v
 		}
 		if info.State != StateHibernated {
 			return info, true

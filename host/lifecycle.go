@@ -152,6 +152,7 @@ func (o *object) ensureLive() error {
 		return fmt.Errorf("wake %s: %w", o.key, err)
 	}
 	o.inst, o.version = inst, d
+	o.liveVersion.Store(&d.version.SHA256)
 	o.setState(stLive)
 	if inst.Has(engine.ExportRestore) {
 		if ok, _, _ := o.invoke(engine.ExportRestore, rec.Snapshot, uint64(len(rec.Snapshot))); !ok {
@@ -242,6 +243,7 @@ func (o *object) dropInstance() {
 		o.inst = nil
 	}
 	o.ev = nil
+	o.liveVersion.Store(nil)
 	if o.failure == "" {
 		o.setState(stHibernated)
 	}

@@ -59,6 +59,7 @@ type object struct {
 	nconns      atomic.Int32
 	lastEvent   atomic.Int64 // Unix nanoseconds
 	autoResp    atomic.Pointer[map[string][]byte]
+	liveVersion atomic.Pointer[string] // sha256 of the version the live instance runs
 	alarmQueued atomic.Bool
 
 	// Owned by the loop.
