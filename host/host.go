@@ -146,6 +146,12 @@ func (h *Host) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Limits returns the limits in force, with defaults filled in.
+func (h *Host) Limits() Limits { return h.opts.Limits }
+
+// Name is the host's name in listings.
+func (h *Host) Name() string { return h.opts.Name }
+
 func (h *Host) isClosing() bool {
 	select {
 	case <-h.closing:

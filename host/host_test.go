@@ -304,3 +304,30 @@ func TestRestartClosesOrphanedConnections(t *testing.T) {
 		t.Fatalf("welcome after restart = %s (ghost still listed?)", got)
 	}
 }
+
+// A plugin that traps on every frame reaches MaxFailures even though each
+// rebuild runs its restore handler successfully: the object is marked failed
+// and its sockets closed with 1011.
+func TestRepeatedTrapsMarkObjectFailed(t *testing.T) {
+	for _, p := range counters {
+		t.Run(p.name, func(t *testing.T) {
+			h := newHost(t, host.Options{})
+			deploy(t, h, "counter", p.build)
+			c := connect(t, h, "counter/doomed", "")
+			for range 3 {
+				c.send(t, "trap")
+			}
+			select {
+			case <-c.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("three traps in a row did not close the socket")
+			}
+			if _, code := c.isClosed(); code != 1011 {
+				t.Fatalf("close code %d, want 1011", code)
+			}
+			if st := objectState(t, h, "counter/doomed"); st != host.StateFailed {
+				t.Fatalf("state %s, want failed", st)
+			}
+		})
+	}
+}

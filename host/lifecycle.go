@@ -23,7 +23,10 @@ const (
 
 // handle runs one envelope on the loop goroutine.
 func (o *object) handle(env *envelope) {
-	o.lastEvent.Store(time.Now().UnixNano())
+	if env.kind != envControl {
+		// Operators looking at an object are not its activity.
+		o.lastEvent.Store(time.Now().UnixNano())
+	}
 	switch env.kind {
 	case envControl:
 		env.fn(o)
@@ -217,7 +220,12 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 		o.fault(fmt.Errorf("commit: %w", err), false)
 		return false, 0, ev
 	}
-	o.failures = 0
+	if export != engine.ExportRestore && export != engine.ExportSnapshot {
+		// Only an event the object was asked to handle proves it healthy:
+		// every wake runs restore, and a plugin that traps on each frame
+		// must still reach MaxFailures.
+		o.failures = 0
+	}
 	return true, res, ev
 }
 
