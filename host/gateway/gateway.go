@@ -1,0 +1,513 @@
+// Package gateway terminates client WebSockets for a host.Host. It answers
+// GET /{plugin}/{object} upgrade requests by asking the object to accept the
+// connection first (so a refusal is a plain HTTP answer, never a WebSocket
+// that opens and closes), then completes the upgrade with gws and carries
+// frames both ways: inbound frames go to the object one at a time per
+// socket, in order; outbound frames wait in a bounded queue per socket, and a
+// frame broadcast to many sockets is encoded once for all of them. Idle
+// sockets are kept alive with pings, dead and slow peers are closed, and
+// nothing a client does can make the process hold memory without bound.
+//
+// A Gateway is an http.Handler. Serve it with a ReadHeaderTimeout, so that a
+// client cannot hold a connection open without finishing its request (after
+// the upgrade the gateway clears the server's deadlines and keeps its own):
+//
+//	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+//
+// ReadTimeout and WriteTimeout may be set too; they stop mattering once a
+// socket is upgraded. http.Server.Shutdown does not touch hijacked
+// connections: call Gateway.Shutdown as well, before closing the host.
+//
+// # Close codes
+//
+// The gateway closes a socket with
+//   - 1001 "going away" on Shutdown (or "host shutting down" when the host
+//     closes first), and "ping timeout" when the peer sent nothing, not even
+//     a pong, for two ping intervals;
+//   - 1008 "slow reader" when the socket's send queue overflows or its
+//     writes make no progress for two ping intervals;
+//   - 1009 for a frame over MaxFrame, 1007 for invalid UTF-8 in a text
+//     frame, 1002 for other protocol errors (gws's checks);
+//   - 1013 "object overloaded" when a frame waited 10 s for room in the
+//     object's mailbox, 1011 on an internal error;
+//   - whatever code and reason the object asks for.
+//
+// The object hears the code the client sent (1005 when its close frame
+// carried none), the code the gateway closed with, or 1006 when the
+// connection ended without a close frame (a silent peer's included). It
+// hears nothing of a close it asked for itself.
+//
+// A close frame is followed by a half-close and a short linger in which
+// the peer's last bytes are read and dropped, so that a reset cannot
+// destroy the close frame on its way.
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/torpor-dev/torpor/host"
+)
+
+// Options configures a Gateway. Zero fields take the documented defaults.
+type Options struct {
+	// AllowedOrigins lists the exact Origin values ("https://example.com",
+	// compared without regard to case) whose pages may connect. Empty allows
+	// every origin: the gateway itself trusts no cookies or other ambient
+	// credentials, so a page on another site gains nothing a script could
+	// not get by connecting on its own, as long as rooms authenticate with
+	// what the client sends explicitly (a token in the query). A room that
+	// trusts cookies (it sees the request's headers) needs its origins
+	// listed here, or must check the Origin header itself. A request
+	// without an Origin header comes from a non-browser client, which could
+	// send any Origin it liked, so it is allowed too.
+	AllowedOrigins []string
+	// HandshakeTimeout bounds the object's connect handler (waking the
+	// object included); the 101 response then gets at most as long again to
+	// be written. Default 10 s.
+	HandshakeTimeout time.Duration
+	// PingInterval is how often the gateway pings each socket. A peer that
+	// sends nothing, not even a pong, for 2×PingInterval is taken for dead
+	// and closed; so is one that takes nothing from its socket for as long
+	// while frames wait for it. Default 30 s, well inside the idle timeouts
+	// of common proxies and load balancers (60 s and more).
+	PingInterval time.Duration
+	// MaxFrame is the largest inbound message, in bytes; a larger one closes
+	// the socket with 1009. Default: the host's Limits().FrameSize.
+	// Keep it at or below the host's Limits.FrameSize.
+	MaxFrame int
+	// SendQueue is how many outbound frames may wait per socket. A socket
+	// whose queue would grow past it is closed with 1008 "slow reader", so
+	// a client that stops reading costs at most SendQueue frames (shared
+	// with the other receivers of a broadcast). Default 256.
+	SendQueue int
+	// SendQueueBytes bounds the payload bytes waiting per socket, with the
+	// same consequence; a single frame is always accepted by an empty
+	// queue. Default 8 MiB.
+	SendQueueBytes int
+	// Logger receives connection-level events; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for the zero Options fields.
+const (
+	defaultHandshakeTimeout = 10 * time.Second
+	defaultPingInterval     = 30 * time.Second
+	defaultSendQueue        = 256
+	defaultSendQueueBytes   = 8 << 20
+)
+
+// Timeouts that are not worth an option.
+const (
+	// closeTimeout bounds the write of a close frame the gateway initiates:
+	// long enough for a live peer, short enough that a stuck one cannot hold
+	// Shutdown or a goroutine.
+	closeTimeout = time.Second
+	// mailboxWait is how long a client's frame may wait for room in a full
+	// object mailbox (while the socket's reads stop, which pushes back on
+	// the client) before the socket is closed with 1013. It also bounds
+	// telling the object that a socket closed.
+	mailboxWait = 10 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = defaultPingInterval
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = host.DefaultLimits().FrameSize
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = defaultSendQueue
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = defaultSendQueueBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.AllowedOrigins = append([]string(nil), o.AllowedOrigins...)
+	return o
+}
+
+// Gateway serves client WebSockets for one host. Its methods are safe for
+// concurrent use.
+//
+// It owns these goroutines, all of which Shutdown waits for: one per
+// handshake in progress (the http.Server's, while ServeHTTP runs), one read
+// loop per socket, one keepalive loop (started with the first socket), and
+// short-lived closers that write a close frame to a socket whose writer may
+// be stuck. gws runs each socket's writes on a goroutine of its own while
+// that socket has queued frames; a socket's read loop does not finish until
+// its queue has drained, so Shutdown waits for those too.
+type Gateway struct {
+	h        *host.Host
+	opts     Options
+	log      *slog.Logger
+	upgrader *gws.Upgrader
+	frames   frameCache
+	stats    stats
+
+	// ctx ends with Shutdown: it stops the keepalive loop, cuts short
+	// connects in progress and frames waiting for a full mailbox.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex // guards the fields below, and wg.Add against Shutdown's Wait
+	closed    bool
+	conns     map[*conn]struct{} // upgraded sockets whose read loop has not finished
+	keepalive bool               // the keepalive loop has started
+	wg        sync.WaitGroup
+
+	waitOnce sync.Once
+	idle     chan struct{} // closed when wg reaches zero after Shutdown
+}
+
+// stats counts what tests and operators may want to see. All atomic.
+type stats struct {
+	slowReaders atomic.Uint64 // sockets closed because their queue overflowed
+	stalled     atomic.Uint64 // sockets closed because their writes made no progress
+}
+
+// New builds a gateway in front of h. It starts no goroutine: the first
+// socket starts the keepalive loop.
+func New(h *host.Host, opts Options) *Gateway {
+	if opts.MaxFrame <= 0 && h != nil {
+		opts.MaxFrame = h.Limits().FrameSize
+	}
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{
+		h:      h,
+		opts:   opts,
+		log:    opts.Logger,
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  map[*conn]struct{}{},
+		idle:   make(chan struct{}),
+	}
+	g.frames.init()
+	g.upgrader = gws.NewUpgrader(events{}, &gws.ServerOption{
+		// One goroutine reads each socket and hands frames to the object
+		// one at a time, which keeps them in order and lets a full mailbox
+		// push back on the client through TCP.
+		ParallelEnabled:    false,
+		ReadMaxPayloadSize: opts.MaxFrame,
+		// Outbound frames are bounded by the host's Limits.FrameSize.
+		WriteMaxPayloadSize: 1 << 30,
+		// Invalid UTF-8 in a text frame closes the socket with 1007.
+		CheckUtf8Enabled: true,
+		HandshakeTimeout: opts.HandshakeTimeout,
+		Logger:           gwsLogger{opts.Logger},
+		// Compression stays off: per-socket deflate state costs memory
+		// per socket and CPU per frame, and rooms send small frames.
+		NewSession: func() gws.SessionStorage { return new(session) },
+	})
+	return g
+}
+
+// Conns reports how many upgraded sockets are open.
+func (g *Gateway) Conns() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns)
+}
+
+// goFunc runs f on a goroutine Shutdown waits for, unless Shutdown has begun.
+func (g *Gateway) goFunc(f func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// ServeHTTP answers GET /{plugin}/{object} with a WebSocket upgrade, after
+// the object accepted the connection. Anything else gets a short text
+// answer naming the cause: 404 for another path (those of plugins starting
+// with "_" included) or an unknown plugin, 405 for another method, 426
+// without an upgrade or for a WebSocket version other than 13, 400 for a
+// bad key or a name the host refuses, 403 for a foreign origin, the status
+// and reason of an object that refuses the connection, and 503 while the
+// object is failed, full, overloaded or the gateway is shutting down.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := parsePath(r.URL.Path)
+	if !ok {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		return
+	}
+	if !g.enter() {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer g.wg.Done()
+	if status, msg := g.checkHandshake(w, r); status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+
+	c := &conn{g: g, id: id, remote: r.RemoteAddr, drained: make(chan struct{}, 1)}
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.HandshakeTimeout)
+	stop := context.AfterFunc(g.ctx, cancel) // Shutdown cuts the connect short
+	sess, err := g.h.Connect(ctx, host.ConnectRequest{
+		Object: id,
+		Path:   r.URL.Path,
+		Query:  r.URL.RawQuery,
+		Remote: r.RemoteAddr,
+		Header: r.Header,
+	}, c)
+	stop()
+	cancel()
+	if err != nil {
+		status, msg := refusal(id, err)
+		if status == http.StatusInternalServerError {
+			g.log.Error("connect failed", "object", id.String(), "remote", r.RemoteAddr, "err", err)
+		} else {
+			g.log.Debug("connect refused", "object", id.String(), "remote", r.RemoteAddr, "status", status, "err", err)
+		}
+		http.Error(w, msg, status)
+		return
+	}
+	c.sess = sess
+
+	hj := &hijacker{ResponseWriter: w}
+	s, err := g.upgrader.Upgrade(hj, r)
+	if err != nil {
+		if hj.nc != nil {
+			hj.nc.cut()
+		}
+		// The object accepted a socket that never opened: drop what it
+		// sent and sends until it hears, and tell it.
+		g.log.Warn("upgrade failed", "object", id.String(), "remote", r.RemoteAddr, "err", err)
+		c.mu.Lock()
+		c.done, c.pending = true, nil
+		c.cause.Store(upgradeFailed)
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), mailboxWait)
+		defer cancel()
+		if err := sess.Close(ctx, upgradeFailed.code, upgradeFailed.reason); err != nil && !errors.Is(err, host.ErrClosed) {
+			g.log.Warn("report closed socket", "object", id.String(), "conn", sess.ID(), "err", err)
+		}
+		return
+	}
+	c.nc = hj.nc
+	s.Session().(*session).c = c
+	g.register(c, s)
+}
+
+// enter counts a handshake in, unless Shutdown has begun.
+func (g *Gateway) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// register adds an upgraded socket, flushes what the object sent during its
+// connect handler and starts the socket's read loop. It runs inside a
+// handshake, so wg is above zero and Add may race Shutdown's Wait.
+func (g *Gateway) register(c *conn, s *gws.Conn) {
+	c.lastRead.Store(time.Now().UnixNano()) // the handshake was the peer's last word
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	closed := g.closed
+	if !g.keepalive && !closed {
+		g.keepalive = true
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.keepaliveLoop()
+		}()
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+
+	c.attach(s)
+	if closed {
+		// Shutdown began during the handshake and could not see this socket.
+		c.abort(goingAway, true)
+	}
+	go func() {
+		defer g.wg.Done()
+		c.run(s)
+	}()
+}
+
+func (g *Gateway) unregister(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+}
+
+// Shutdown refuses new upgrades (503), closes every socket with 1001 "going
+// away", tells the host each session closed and waits for the gateway's
+// goroutines. If ctx ends first, it cuts the remaining sockets without a
+// close frame and returns ctx's error; the goroutines then end on their own
+// within seconds (telling the host waits up to 10 s for a full mailbox).
+// Calling it again waits again.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	first := !g.closed
+	g.closed = true
+	var conns []*conn
+	if first {
+		conns = make([]*conn, 0, len(g.conns))
+		for c := range g.conns {
+			conns = append(conns, c)
+		}
+	}
+	g.mu.Unlock()
+
+	if first {
+		g.cancel()
+		deadline := time.Now().Add(closeTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		// Bound every socket's writes and claim the sockets first, then
+		// write the close frames: one stuck peer then costs the others
+		// nothing, and the loop ends by the one deadline. A socket the
+		// object or the gateway was closing already keeps that cause; the
+		// deadline bounds its close too.
+		claimed := make([]*gws.Conn, 0, len(conns))
+		for _, c := range conns {
+			if s := c.sock.Load(); s != nil {
+				_ = s.NetConn().SetWriteDeadline(deadline)
+			}
+			// nil: the socket is being attached, and attach closes it.
+			if s, ok := c.claim(goingAway); ok && s != nil {
+				claimed = append(claimed, s)
+			}
+		}
+		for _, s := range claimed {
+			_ = s.WriteClose(closeGoingAway, []byte(goingAway.reason))
+		}
+	}
+
+	g.waitOnce.Do(func() {
+		go func() {
+			g.wg.Wait()
+			close(g.idle)
+		}()
+	})
+	select {
+	case <-g.idle:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		for c := range g.conns {
+			c.nc.cut()
+		}
+		g.mu.Unlock()
+		return fmt.Errorf("gateway shutdown: %w", ctx.Err())
+	}
+}
+
+// parsePath splits /{plugin}/{object}. Plugin names starting with "_" are
+// the host's own routes; names are validated by the host, which names the
+// broken rule in its error.
+func parsePath(p string) (host.ObjectID, bool) {
+	if len(p) < 4 || p[0] != '/' {
+		return host.ObjectID{}, false
+	}
+	plugin, name, ok := strings.Cut(p[1:], "/")
+	if !ok || plugin == "" || name == "" || plugin[0] == '_' || strings.IndexByte(name, '/') >= 0 {
+		return host.ObjectID{}, false
+	}
+	return host.ObjectID{Plugin: plugin, Name: name}, true
+}
+
+// checkHandshake checks everything gws's upgrader will check, and the
+// origin, before the object is asked: a request the upgrade would refuse
+// must not wake an object or run its connect handler. It returns 0 when the
+// request may proceed.
+func (g *Gateway) checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		return http.StatusMethodNotAllowed, "method not allowed: connect with GET and Upgrade: websocket"
+	}
+	// The same tests as gws, so that a request passing here upgrades.
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		!strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		return http.StatusUpgradeRequired, "this is a WebSocket endpoint: connect with Upgrade: websocket"
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return http.StatusUpgradeRequired, "unsupported WebSocket version: use 13"
+	}
+	if key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key")); err != nil || len(key) != 16 {
+		return http.StatusBadRequest, "missing or malformed Sec-WebSocket-Key"
+	}
+	if !g.originAllowed(r.Header.Get("Origin")) {
+		return http.StatusForbidden, "origin not allowed: " + r.Header.Get("Origin")
+	}
+	return 0, ""
+}
+
+func (g *Gateway) originAllowed(origin string) bool {
+	if len(g.opts.AllowedOrigins) == 0 || origin == "" {
+		return true
+	}
+	for _, o := range g.opts.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusal maps a Connect error to an HTTP status and a short text.
+func refusal(id host.ObjectID, err error) (int, string) {
+	var rej *host.RejectError
+	switch {
+	case errors.As(err, &rej):
+		if rej.Reason == "" {
+			return rej.Status, http.StatusText(rej.Status)
+		}
+		return rej.Status, rej.Reason
+	case errors.Is(err, host.ErrUnknownPlugin):
+		return http.StatusNotFound, fmt.Sprintf("unknown plugin %q", id.Plugin)
+	case errors.Is(err, host.ErrInvalidName):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, host.ErrObjectFailed):
+		return http.StatusServiceUnavailable, "object failed: it refuses connections until it is redeployed or evicted"
+	case errors.Is(err, host.ErrTooManyConns):
+		return http.StatusServiceUnavailable, "too many connections to this object"
+	case errors.Is(err, host.ErrClosed):
+		return http.StatusServiceUnavailable, "server shutting down"
+	case errors.Is(err, host.ErrOverloaded), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "object overloaded: connect timed out"
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "connect cancelled"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// gwsLogger routes gws's own error logs to slog.
+type gwsLogger struct{ l *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.l.Error(fmt.Sprint(v...), "source", "gws") }

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// netConn is the connection gws reads and writes, with a lingering close.
+//
+// gws closes a connection right after writing its close frame. A TCP
+// connection closed with unread input (the rest of an oversize frame, or
+// frames the client sent meanwhile) answers with a reset, and a reset can
+// destroy the close frame before the client reads it: the client would see
+// 1006 instead of 1009 or 1008. So Close only half-closes: it sends FIN
+// after everything written so far and gives the peer closeTimeout to
+// answer; the socket's read loop then reads out what is left (drain) and
+// cuts the connection (cut).
+//
+// Close never blocks, so neither can gws's close paths, and closing never
+// writes a TLS close_notify alert, which tls.Conn.Close would try for up to
+// 5 s on a peer that does not read.
+type netConn struct {
+	net.Conn          // what gws uses: *tls.Conn or the TCP connection itself
+	raw      net.Conn // the TCP connection, below TLS
+	closing  atomic.Bool
+}
+
+func newNetConn(c net.Conn) *netConn {
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	return &netConn{Conn: c, raw: raw}
+}
+
+// Close half-closes the connection; see netConn.
+func (c *netConn) Close() error {
+	if c.closing.Swap(true) {
+		return nil
+	}
+	_ = c.raw.SetReadDeadline(time.Now().Add(closeTimeout))
+	if tcp, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		return tcp.CloseWrite()
+	}
+	return c.raw.Close()
+}
+
+// SetReadDeadline is ignored once the connection is closing, so that a
+// late refresh cannot stretch the linger.
+func (c *netConn) SetReadDeadline(t time.Time) error {
+	if c.closing.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets the write deadline alone once the connection is closing.
+func (c *netConn) SetDeadline(t time.Time) error {
+	if c.closing.Load() {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// drain reads and drops what the peer still sends, until it closes, the
+// linger deadline passes or limit bytes have come.
+func (c *netConn) drain(limit int64) {
+	_, _ = io.CopyN(io.Discard, c.raw, limit)
+}
+
+// cut closes the TCP connection, at once.
+func (c *netConn) cut() {
+	c.closing.Store(true)
+	_ = c.raw.Close()
+}
+
+// hijacker hands gws's upgrader a netConn instead of the bare connection.
+type hijacker struct {
+	http.ResponseWriter
+	nc *netConn
+}
+
+var errEarlyData = errors.New("client sent data before the handshake completed")
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// gws reads through a reader of its own; bytes net/http buffered after
+	// the request would be lost. A client may not send any before the 101.
+	if brw.Reader.Buffered() > 0 {
+		_ = c.Close()
+		return nil, nil, errEarlyData
+	}
+	h.nc = newNetConn(c)
+	return h.nc, brw, nil
+}
+
+// errSilent replaces the read deadline's timeout, which gws would send to
+// the peer as its close reason (with addresses in it).
+var errSilent = silentError{}
+
+type silentError struct{}
+
+func (silentError) Error() string   { return "no frame or pong within the ping deadline" }
+func (silentError) Timeout() bool   { return true }
+func (silentError) Temporary() bool { return true }
+
+// Read reports a read deadline that passed while the connection was open
+// as errSilent.
+func (c *netConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	var ne net.Error
+	if err != nil && !c.closing.Load() && errors.As(err, &ne) && ne.Timeout() {
+		err = errSilent
+	}
+	return n, err
+}
