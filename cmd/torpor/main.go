@@ -1,0 +1,18 @@
+// Command torpor is the one binary of torpor: `torpor serve` runs a host;
+// `torpor plugin`, `torpor object` and `torpor host` operate one through its
+// admin API.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

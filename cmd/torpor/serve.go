@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Files the serve command keeps in the data dir besides the store. The CLI
+// reads admin-url and admin-token so that, on the machine running a dev
+// host, `torpor object list` needs no flags.
+const (
+	adminTokenFile = "admin-token"
+	adminURLFile   = "admin-url"
+	publicURLFile  = "public-url"
+)
+
+func newServeCmd() *cobra.Command {
+	var s serveSettings
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a torpor host: the wss gateway, the demo page and the admin API",
+		Long: `Run a torpor host. With no settings it stores everything in ./torpor-data,
+serves wss:// on :8443 with a generated dev certificate, the demo page at /,
+and the admin API on 127.0.0.1:8444 with a token generated on first run.
+
+Every flag can also be set with an environment variable (TORPOR_ and the flag
+name in upper case, '-' as '_', e.g. TORPOR_IDLE=30s) or in a JSON file given
+with --config ({"idle": "30s", "origins": ["https://example.com"]}).
+Precedence: flag, environment, file, default.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolve(cmd.Flags(), configFile, os.Getenv); err != nil {
+				return err
+			}
+			if err := s.validate(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), &s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	s.bindFlags(cmd.Flags())
+	cmd.Flags().StringVar(&configFile, "config", os.Getenv("TORPOR_CONFIG"), "JSON file of settings keyed by flag name (env TORPOR_CONFIG)")
+	return cmd
+}
+
+// serve runs a host until ctx ends (SIGINT or SIGTERM), then shuts down in
+// order: stop accepting, close every socket with 1001, hibernate every live
+// object, stop the admin API.
+func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) error {
+	log := newLogger(s, stderr)
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	token, fresh, err := ensureAdminToken(s.DataDir)
+	if err != nil {
+		return err
+	}
+	opts := s.hostOptions()
+	opts.Logger = log
+	if opts.Name == "" {
+		opts.Name, _ = os.Hostname()
+	}
+	h, err := host.New(opts)
+	if err != nil {
+		return err
+	}
+	closeHost := func(ctx context.Context) error {
+		if err := h.Close(ctx); err != nil && !errors.Is(err, host.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+	if s.Examples {
+		if err := deployExamples(ctx, h, s.DataDir, log); err != nil {
+			closeHost(context.Background())
+			return err
+		}
+	}
+
+	pub, publicURL, err := listenPublic(s, log)
+	if err != nil {
+		closeHost(context.Background())
+		return err
+	}
+	adminLn, err := net.Listen("tcp", s.AdminListen)
+	if err != nil {
+		pub.Close()
+		closeHost(context.Background())
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	adminURL := "http://" + displayAddr(adminLn.Addr().String())
+
+	gw := gateway.New(h, gateway.Options{
+		AllowedOrigins:   s.Origins,
+		HandshakeTimeout: s.HandshakeTimeout,
+		PingInterval:     s.PingInterval,
+		MaxFrame:         s.FrameSize,
+		SendQueue:        s.SendQueue,
+		SendQueueBytes:   s.SendQueueBytes,
+		Logger:           log,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"status": "ok", "host": opts.Name, "conns": gw.Conns()})
+	})
+	demo := web.Handler()
+	mux.Handle("GET /{$}", demo)
+	mux.Handle("GET /_demo/", demo)
+	mux.Handle("/", gw)
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	publicSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: s.HandshakeTimeout, // also bounds the TLS handshake
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	adminSrv := &http.Server{
+		Handler: admin.New(h, admin.Options{
+			Token: token,
+			Self:  admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: time.Now()},
+			// MaxUpload and the rest keep their defaults.
+			Logger: log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          errLog,
+	}
+
+	for file, content := range map[string]string{adminURLFile: adminURL, publicURLFile: publicURL} {
+		if err := writeFileAtomic(filepath.Join(s.DataDir, file), []byte(content+"\n"), 0o644); err != nil {
+			log.Warn("could not record the URL for the CLI", "file", file, "err", err)
+		}
+	}
+	if fresh {
+		fmt.Fprintf(stdout, "admin token (printed once, kept in %s): %s\n", filepath.Join(s.DataDir, adminTokenFile), token)
+	}
+	log.Info("torpor serving", "public", publicURL, "demo", publicURL+"/", "admin", adminURL, "data_dir", s.DataDir, "version", version)
+
+	errc := make(chan error, 2)
+	go func() { errc <- publicSrv.Serve(pub) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: closing sockets and hibernating objects")
+	case serveErr = <-errc:
+		log.Error("listener failed; shutting down", "err", serveErr)
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	errs := []error{serveErr}
+	errs = append(errs, ignoreClosed(publicSrv.Shutdown(sctx)))
+	errs = append(errs, gw.Shutdown(sctx))
+	errs = append(errs, closeHost(sctx))
+	errs = append(errs, ignoreClosed(adminSrv.Shutdown(sctx)))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// listenPublic opens the public listener, with TLS unless --plain, and
+// returns the URL clients use.
+func listenPublic(s *serveSettings, log *slog.Logger) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("public listener: %w", err)
+	}
+	scheme := "https"
+	if s.Plain {
+		scheme = "http"
+	} else {
+		certPath, keyPath := s.TLSCert, s.TLSKey
+		if certPath == "" {
+			if certPath, keyPath, err = ensureDevCert(s.DataDir, log); err != nil {
+				ln.Close()
+				return nil, "", err
+			}
+		}
+		reloader, err := newCertReloader(certPath, keyPath, log)
+		if err != nil {
+			ln.Close()
+			return nil, "", err
+		}
+		ln = tls.NewListener(ln, &tls.Config{
+			GetCertificate: reloader.GetCertificate,
+			MinVersion:     tls.VersionTLS12,
+			// WebSockets upgrade over HTTP/1.1 only.
+			NextProtos: []string{"http/1.1"},
+		})
+	}
+	url := s.PublicURL
+	if url == "" {
+		url = scheme + "://" + displayAddr(ln.Addr().String())
+	}
+	return ln, strings.TrimSuffix(url, "/"), nil
+}
+
+// displayAddr turns a listen address into one a browser on this machine
+// can use: the unspecified address becomes localhost.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ensureAdminToken returns the data dir's admin token, generating it on
+// first run (fresh = true, so the caller prints it once).
+func ensureAdminToken(dataDir string) (token string, fresh bool, err error) {
+	path := filepath.Join(dataDir, adminTokenFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), false, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	token = hex.EncodeToString(raw)
+	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("admin token: %w", err)
+	}
+	return token, true, nil
+}
+
+func newLogger(s *serveSettings, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(s.LogLevel) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

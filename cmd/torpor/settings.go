@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/torpor-dev/torpor/host"
+)
+
+// serveSettings is everything `torpor serve` can be told. Each field is one
+// flag; the same setting may come from the environment (TORPOR_ plus the flag
+// name in upper case with '-' as '_') or a JSON config file, in that order of
+// precedence below the command line.
+type serveSettings struct {
+	DataDir     string
+	Listen      string
+	AdminListen string
+	PublicURL   string
+	TLSCert     string
+	TLSKey      string
+	Plain       bool
+	Origins     []string
+	Name        string
+	Examples    bool
+
+	Idle             time.Duration
+	Prewarm          int
+	Mailbox          int
+	MaxFailures      int
+	ShutdownTimeout  time.Duration
+	HandshakeTimeout time.Duration
+	PingInterval     time.Duration
+	SendQueue        int
+	SendQueueBytes   int
+
+	MemoryPages    uint32
+	EventCPU       time.Duration
+	FrameSize      int
+	ConnsPerObject int
+	AttachmentSize int
+	ValueSize      int
+
+	LogFormat string
+	LogLevel  string
+}
+
+// bindFlags registers every setting with its default.
+func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
+	d := host.DefaultLimits()
+	fs.StringVar(&s.DataDir, "data-dir", "./torpor-data", "directory for the store, the dev certificate and the admin token")
+	fs.StringVar(&s.Listen, "listen", ":8443", "public address: the WebSocket gateway and the demo page")
+	fs.StringVar(&s.AdminListen, "admin-listen", "127.0.0.1:8444", "admin API address (keep it on loopback or a private network)")
+	fs.StringVar(&s.PublicURL, "public-url", "", "URL clients use to reach this host (default: derived from --listen)")
+	fs.StringVar(&s.TLSCert, "tls-cert", "", "certificate file (PEM); reloaded when it changes. Default: a dev certificate generated in the data dir")
+	fs.StringVar(&s.TLSKey, "tls-key", "", "private key file (PEM) for --tls-cert")
+	fs.BoolVar(&s.Plain, "plain", false, "serve plain ws:// instead of wss:// (only behind a TLS-terminating proxy)")
+	fs.StringSliceVar(&s.Origins, "origins", nil, "allowed WebSocket Origin values, comma-separated (default: any)")
+	fs.StringVar(&s.Name, "name", "", "host name in listings (default: the OS host name)")
+	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins at first start (built from ./plugins when run from a source checkout)")
+
+	fs.DurationVar(&s.Idle, "idle", 10*time.Second, "hibernate an object after this long without events")
+	fs.IntVar(&s.Prewarm, "prewarm", 2, "initialised instances kept ready per plugin, for fast wakes")
+	fs.IntVar(&s.Mailbox, "mailbox", 1024, "events queued per object before senders wait")
+	fs.IntVar(&s.MaxFailures, "max-failures", 3, "consecutive failed events that mark an object failed")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGINT/SIGTERM may take to close sockets and hibernate objects")
+	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", 10*time.Second, "limit for a client's TLS and HTTP handshake and the plugin's connect handler")
+	fs.DurationVar(&s.PingInterval, "ping-interval", 30*time.Second, "WebSocket keepalive ping interval; a peer silent for twice this is closed")
+	fs.IntVar(&s.SendQueue, "send-queue", 256, "frames queued per connection before a slow reader is closed")
+	fs.IntVar(&s.SendQueueBytes, "send-queue-bytes", 8<<20, "bytes queued per connection before a slow reader is closed")
+
+	fs.Uint32Var(&s.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
+	fs.DurationVar(&s.EventCPU, "event-cpu", d.EventCPU, "time limit for one event handler")
+	fs.IntVar(&s.FrameSize, "frame-size", d.FrameSize, "largest WebSocket frame, in bytes, either direction")
+	fs.IntVar(&s.ConnsPerObject, "conns-per-object", d.ConnsPerObject, "connections per object")
+	fs.IntVar(&s.AttachmentSize, "attachment-size", d.AttachmentSize, "largest connection attachment, in bytes")
+	fs.IntVar(&s.ValueSize, "value-size", d.ValueSize, "largest storage value, in bytes")
+
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// envName is the environment variable for a flag.
+func envName(flag string) string {
+	return "TORPOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// resolve fills every flag the command line did not set from the
+// environment, then from the config file (if any), so that precedence is
+// flag > environment > file > default.
+func resolve(fs *pflag.FlagSet, configFile string, getenv func(string) string) error {
+	file := map[string]any{}
+	if configFile != "" {
+		raw, err := os.ReadFile(configFile)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if err := json.Unmarshal(raw, &file); err != nil {
+			return fmt.Errorf("config file %s: not a JSON object of settings: %w", configFile, err)
+		}
+		var unknown []string
+		for k := range file {
+			if f := fs.Lookup(k); f == nil || k == "config" {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return fmt.Errorf("config file %s: unknown setting %s (settings are named like the flags of `torpor serve`)", configFile, strings.Join(unknown, ", "))
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "config" {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if e := fs.Set(f.Name, fileValue(v)); e != nil {
+				err = fmt.Errorf("config file %s: %s: %w", configFile, f.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+// fileValue renders a JSON value the way the flag parser reads it.
+func fileValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, p := range v {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (s *serveSettings) validate() error {
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if s.Plain && s.TLSCert != "" {
+		return fmt.Errorf("--plain and --tls-cert contradict each other")
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", s.LogFormat)
+	}
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *serveSettings) hostOptions() host.Options {
+	return host.Options{
+		DataDir:     s.DataDir,
+		Name:        s.Name,
+		Idle:        s.Idle,
+		Prewarm:     s.Prewarm,
+		Mailbox:     s.Mailbox,
+		MaxFailures: s.MaxFailures,
+		Limits: host.Limits{
+			MemoryPages:    s.MemoryPages,
+			EventCPU:       s.EventCPU,
+			FrameSize:      s.FrameSize,
+			ConnsPerObject: s.ConnsPerObject,
+			AttachmentSize: s.AttachmentSize,
+			ValueSize:      s.ValueSize,
+		},
+	}
+}
