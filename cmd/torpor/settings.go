@@ -45,7 +45,15 @@ type serveSettings struct {
 	FrameSize      int
 	ConnsPerObject int
 	AttachmentSize int
+	Tags           int
+	TagSize        int
+	KeySize        int
 	ValueSize      int
+	EventWrites    int
+	SnapshotSize   int
+	AutoResponses  int
+	AutoRespSize   int
+	AlarmRetries   int
 
 	LogFormat string
 	LogLevel  string
@@ -80,7 +88,15 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.FrameSize, "frame-size", d.FrameSize, "largest WebSocket frame, in bytes, either direction")
 	fs.IntVar(&s.ConnsPerObject, "conns-per-object", d.ConnsPerObject, "connections per object")
 	fs.IntVar(&s.AttachmentSize, "attachment-size", d.AttachmentSize, "largest connection attachment, in bytes")
+	fs.IntVar(&s.Tags, "tags", d.Tags, "tags per connection")
+	fs.IntVar(&s.TagSize, "tag-size", d.TagSize, "largest tag, in bytes")
+	fs.IntVar(&s.KeySize, "key-size", d.KeySize, "largest storage key, in bytes")
 	fs.IntVar(&s.ValueSize, "value-size", d.ValueSize, "largest storage value, in bytes")
+	fs.IntVar(&s.EventWrites, "event-writes", d.EventWrites, "storage bytes one event may write")
+	fs.IntVar(&s.SnapshotSize, "snapshot-size", d.SnapshotSize, "largest snapshot, in bytes")
+	fs.IntVar(&s.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
+	fs.IntVar(&s.AutoRespSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
+	fs.IntVar(&s.AlarmRetries, "alarm-retries", 6, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
 
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -173,19 +189,27 @@ func (s *serveSettings) validate() error {
 
 func (s *serveSettings) hostOptions() host.Options {
 	return host.Options{
-		DataDir:     s.DataDir,
-		Name:        s.Name,
-		Idle:        s.Idle,
-		Prewarm:     s.Prewarm,
-		Mailbox:     s.Mailbox,
-		MaxFailures: s.MaxFailures,
+		DataDir:      s.DataDir,
+		Name:         s.Name,
+		Idle:         s.Idle,
+		Prewarm:      s.Prewarm,
+		Mailbox:      s.Mailbox,
+		MaxFailures:  s.MaxFailures,
+		AlarmRetries: s.AlarmRetries,
 		Limits: host.Limits{
-			MemoryPages:    s.MemoryPages,
-			EventCPU:       s.EventCPU,
-			FrameSize:      s.FrameSize,
-			ConnsPerObject: s.ConnsPerObject,
-			AttachmentSize: s.AttachmentSize,
-			ValueSize:      s.ValueSize,
+			MemoryPages:      s.MemoryPages,
+			EventCPU:         s.EventCPU,
+			FrameSize:        s.FrameSize,
+			ConnsPerObject:   s.ConnsPerObject,
+			AttachmentSize:   s.AttachmentSize,
+			Tags:             s.Tags,
+			TagSize:          s.TagSize,
+			KeySize:          s.KeySize,
+			ValueSize:        s.ValueSize,
+			EventWrites:      s.EventWrites,
+			SnapshotSize:     s.SnapshotSize,
+			AutoResponses:    s.AutoResponses,
+			AutoResponseSize: s.AutoRespSize,
 		},
 	}
 }
