@@ -27,7 +27,7 @@ func TestObjectListingAndEvict(t *testing.T) {
 	for range 3 {
 		looper.send(t, "spin")
 	}
-	<-looper.done
+	<-looper.Done
 	for _, name := range []string{"c1", "c3"} {
 		if err := h.Evict(context.Background(), host.ObjectID{Plugin: "counter", Name: name}, host.EvictOptions{}); err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func TestHammerOneObject(t *testing.T) {
 								return
 							}
 							select {
-							case f := <-c.frames:
+							case f := <-c.Frames:
 								if _, err := strconv.Atoi(string(f.Data)); err != nil {
 									t.Errorf("reply %q", f.Data)
 									return

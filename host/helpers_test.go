@@ -2,18 +2,14 @@ package host_test
 
 import (
 	"context"
-	"errors"
-	"log/slog"
-	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
-	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 // Plugins the tests load, built from source by plugintest.
@@ -37,51 +33,10 @@ var counters = []struct {
 	{"wat", watCounter},
 }
 
-var sharedCache string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "torpor-host-test-cache-")
-	if err != nil {
-		panic(err)
-	}
-	sharedCache = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func testLogger() *slog.Logger { return testlog.Discard() }
-
-// newHost starts a host on a temp dir (or opts.DataDir) and closes it when
-// the test ends. Idle defaults to an hour so that only tests that want
-// hibernation see it.
+// newHost starts a host for a test (see hosttest.New for the defaults).
 func newHost(tb testing.TB, opts host.Options) *host.Host {
 	tb.Helper()
-	if opts.DataDir == "" {
-		opts.DataDir = tb.TempDir()
-	}
-	if opts.CacheDir == "" {
-		// One compilation cache for the whole test binary: compiling a Go
-		// plugin is the slowest step of a host start.
-		opts.CacheDir = sharedCache
-	}
-	if opts.Idle == 0 {
-		opts.Idle = time.Hour
-	}
-	if opts.Logger == nil {
-		opts.Logger = testLogger()
-	}
-	opts.NoSync = true
-	h, err := host.New(opts)
-	if err != nil {
-		tb.Fatalf("new host: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil && !errors.Is(err, host.ErrClosed) {
-			tb.Errorf("close host: %v", err)
-		}
-	})
-	return h
+	return hosttest.New(tb, opts)
 }
 
 func deploy(tb testing.TB, h *host.Host, name string, build func(testing.TB) []byte) {
@@ -92,44 +47,17 @@ func deploy(tb testing.TB, h *host.Host, name string, build func(testing.TB) []b
 }
 
 // client is a connection as the host sees it, recording what a WebSocket
-// client would receive.
+// client would receive, with the session the gateway would hold.
 type client struct {
-	frames chan host.Frame
-	mu     sync.Mutex
-	closed bool
-	code   int
-	reason string
-	done   chan struct{}
-	sess   *host.Session
+	*hosttest.Conn
+	sess *host.Session
 }
 
-func newClient() *client {
-	return &client{frames: make(chan host.Frame, 1<<16), done: make(chan struct{})}
-}
-
-func (c *client) Send(f *host.Frame) error {
-	select {
-	case c.frames <- *f:
-		return nil
-	default:
-		return errors.New("test client queue full")
-	}
-}
-
-func (c *client) Close(code int, reason string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed, c.code, c.reason = true, code, reason
-		close(c.done)
-	}
-	return nil
-}
+func newClient() *client { return &client{Conn: hosttest.NewConn()} }
 
 func (c *client) isClosed() (bool, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed, c.code
+	closed, code, _ := c.Closed()
+	return closed, code
 }
 
 func connect(tb testing.TB, h *host.Host, object, query string) *client {
@@ -166,7 +94,7 @@ func (c *client) send(tb testing.TB, text string) {
 func (c *client) next(tb testing.TB) host.Frame {
 	tb.Helper()
 	select {
-	case f := <-c.frames:
+	case f := <-c.Frames:
 		return f
 	case <-time.After(10 * time.Second):
 		tb.Fatal("no frame within 10s")
@@ -206,7 +134,7 @@ func (c *client) askPast(tb testing.TB, text, skip string) string {
 func (c *client) quiet(tb testing.TB, d time.Duration) {
 	tb.Helper()
 	select {
-	case f := <-c.frames:
+	case f := <-c.Frames:
 		tb.Fatalf("unexpected frame %q", f.Data)
 	case <-time.After(d):
 	}

@@ -41,7 +41,7 @@ func TestObjectsAreIsolatedAndSerial(t *testing.T) {
 								return
 							}
 							select {
-							case f := <-c.frames:
+							case f := <-c.Frames:
 								n, err := strconv.Atoi(string(f.Data))
 								if err != nil || n <= last {
 									errs <- fmt.Errorf("reply %q after %d: not increasing", f.Data, last)
@@ -318,7 +318,7 @@ func TestRepeatedTrapsMarkObjectFailed(t *testing.T) {
 				c.send(t, "trap")
 			}
 			select {
-			case <-c.done:
+			case <-c.Done:
 			case <-time.After(10 * time.Second):
 				t.Fatal("three traps in a row did not close the socket")
 			}

@@ -65,7 +65,7 @@ func TestEndlessLoopIsStoppedAndContained(t *testing.T) {
 		}
 	}
 	select {
-	case <-looper.done:
+	case <-looper.Done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("a failed object's socket was not closed")
 	}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -31,7 +30,9 @@ import (
 
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
+	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 // wait bounds every wait of the end-to-end test.
@@ -151,16 +152,9 @@ type server struct {
 
 func serve(t *testing.T, dir string, ln net.Listener, cert tls.Certificate) *server {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("TORPOR_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	logger := testlog.Discard()
 	// A short Idle, so that the room hibernates during the test.
-	h, err := host.New(host.Options{DataDir: dir, NoSync: true, Logger: logger, Idle: 300 * time.Millisecond})
-	if err != nil {
-		ln.Close()
-		t.Fatalf("new host: %v", err)
-	}
+	h := hosttest.New(t, host.Options{DataDir: dir, Logger: logger, Idle: 300 * time.Millisecond})
 	gw := gateway.New(h, gateway.Options{Logger: logger})
 	mux := http.NewServeMux()
 	page := Handler()
@@ -200,7 +194,7 @@ func (s *server) stop(t *testing.T) {
 	if err := s.gw.Shutdown(ctx); err != nil {
 		t.Errorf("shut down the gateway: %v", err)
 	}
-	if err := s.host.Close(ctx); err != nil {
+	if err := s.host.Close(ctx); err != nil && !errors.Is(err, host.ErrClosed) {
 		t.Errorf("close the host: %v", err)
 	}
 	if err := <-s.served; !errors.Is(err, http.ErrServerClosed) {

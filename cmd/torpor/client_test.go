@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -21,7 +19,9 @@ import (
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
+	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 const cliToken = "cli-test-token"
@@ -35,25 +35,11 @@ type cliHost struct {
 
 func newCLIHost(t *testing.T) *cliHost {
 	t.Helper()
-	h, err := host.New(host.Options{
-		DataDir: t.TempDir(),
-		Name:    "cli-host",
-		Idle:    time.Hour, // only evicts hibernate
-		NoSync:  true,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil && !errors.Is(err, host.ErrClosed) {
-			t.Errorf("close host: %v", err)
-		}
-	})
+	h := hosttest.New(t, host.Options{Name: "cli-host"})
 	srv := httptest.NewServer(admin.New(h, admin.Options{
 		Token:  cliToken,
 		Self:   admin.HostInfo{Name: "cli-host", PublicURL: "wss://rooms.test", AdminURL: "http://admin.test", Version: "v-test"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: testlog.Discard(),
 	}))
 	t.Cleanup(srv.Close)
 	return &cliHost{h: h, url: srv.URL}

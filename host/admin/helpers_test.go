@@ -2,21 +2,20 @@ package admin_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
+	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 const testToken = "s3cret-admin-token"
@@ -33,33 +32,14 @@ type fixture struct {
 	client *admin.Client
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("TORPOR_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return testlog.Discard() }
 
 // newFixture starts a host on a temp dir with the admin API in front of it;
 // hostOpts and adminOpts may leave everything zero.
 func newFixture(tb testing.TB, hostOpts host.Options, adminOpts admin.Options) *fixture {
 	tb.Helper()
-	hostOpts.DataDir = tb.TempDir()
-	hostOpts.NoSync = true
 	hostOpts.Name = "test-host"
-	if hostOpts.Idle == 0 {
-		hostOpts.Idle = time.Hour // only explicit evicts hibernate
-	}
-	hostOpts.Logger = testLogger()
-	h, err := host.New(hostOpts)
-	if err != nil {
-		tb.Fatalf("new host: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil && !errors.Is(err, host.ErrClosed) {
-			tb.Errorf("close host: %v", err)
-		}
-	})
+	h := hosttest.New(tb, hostOpts)
 	if adminOpts.Token == "" {
 		adminOpts.Token = testToken
 	}
@@ -112,38 +92,11 @@ func (f *fixture) deploy(tb testing.TB, name string, build func(testing.TB) []by
 // conn is a connection as the host sees it, recording what a WebSocket
 // client would receive and how it was closed.
 type conn struct {
-	frames chan string
-	sess   *host.Session
-
-	mu     sync.Mutex
-	closed bool
-	code   int
-	reason string
+	*hosttest.Conn
+	sess *host.Session
 }
 
-func (c *conn) Send(f *host.Frame) error {
-	select {
-	case c.frames <- string(f.Data):
-		return nil
-	default:
-		return errors.New("test conn queue full")
-	}
-}
-
-func (c *conn) Close(code int, reason string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed, c.code, c.reason = true, code, reason
-	}
-	return nil
-}
-
-func (c *conn) closeState() (bool, int, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed, c.code, c.reason
-}
+func (c *conn) closeState() (bool, int, string) { return c.Closed() }
 
 func (f *fixture) connect(tb testing.TB, object string) *conn {
 	tb.Helper()
@@ -151,7 +104,7 @@ func (f *fixture) connect(tb testing.TB, object string) *conn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &conn{frames: make(chan string, 1024)}
+	c := &conn{Conn: hosttest.NewConn()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.sess, err = f.h.Connect(ctx, host.ConnectRequest{Object: id, Path: "/" + object, Remote: "127.0.0.1:1"}, c)
@@ -175,8 +128,8 @@ func (c *conn) ask(tb testing.TB, text string) string {
 	tb.Helper()
 	c.send(tb, text)
 	select {
-	case s := <-c.frames:
-		return s
+	case f := <-c.Frames:
+		return string(f.Data)
 	case <-time.After(10 * time.Second):
 		tb.Fatalf("no reply to %q within 10s", text)
 		return ""

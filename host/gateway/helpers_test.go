@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,9 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
+	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 // wait bounds every wait for an event; a test that sees nothing in this
@@ -35,25 +36,7 @@ const wait = 10 * time.Second
 // short so the slow-handshake test is quick.
 const readHeaderTimeout = 500 * time.Millisecond
 
-var sharedCache string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "torpor-gateway-test-cache-")
-	if err != nil {
-		panic(err)
-	}
-	sharedCache = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("TORPOR_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return testlog.Discard() }
 
 // env is a host with plugins, a gateway in front of it and a TLS server
 // serving the gateway, all closed when the test ends.
@@ -103,27 +86,10 @@ func newEnv(tb testing.TB, hopts host.Options, gopts gateway.Options, plugins ..
 	return &env{h: h, g: g, srv: srv, wsURL: "wss://" + srv.Listener.Addr().String(), roots: roots}
 }
 
-// newHost starts a host on a temp dir; Idle defaults to an hour so that
-// only tests that want hibernation see it.
+// newHost starts a host for a test (see hosttest.New for the defaults).
 func newHost(tb testing.TB, opts host.Options) *host.Host {
 	tb.Helper()
-	opts.DataDir = tb.TempDir()
-	opts.CacheDir = sharedCache
-	if opts.Idle == 0 {
-		opts.Idle = time.Hour
-	}
-	opts.Logger = testLogger()
-	opts.NoSync = true
-	h, err := host.New(opts)
-	if err != nil {
-		tb.Fatalf("new host: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := h.Close(context.Background()); err != nil && !errors.Is(err, host.ErrClosed) {
-			tb.Errorf("close host: %v", err)
-		}
-	})
-	return h
+	return hosttest.New(tb, opts)
 }
 
 // client is a real WebSocket client (gws) recording what it receives.
