@@ -98,10 +98,25 @@ func DefaultLimits() Limits {
 	}
 }
 
+// DefaultOptions returns the values zero fields of Options stand for, apart
+// from DataDir, CacheDir, Name and Logger, which depend on the machine.
+func DefaultOptions() Options {
+	return Options{
+		Idle:           10 * time.Second,
+		Prewarm:        2,
+		Mailbox:        1024,
+		MaxFailures:    3,
+		AlarmRetries:   6,
+		AlarmRetryBase: time.Second,
+		Limits:         DefaultLimits(),
+	}
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.DataDir == "" {
 		return o, errors.New("host: Options.DataDir is required")
 	}
+	def := DefaultOptions()
 	set := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -111,19 +126,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.CacheDir = filepath.Join(o.DataDir, "wasm-cache")
 	}
 	if o.Idle <= 0 {
-		o.Idle = 10 * time.Second
+		o.Idle = def.Idle
 	}
-	set(&o.Prewarm, 2)
-	set(&o.Mailbox, 1024)
-	set(&o.MaxFailures, 3)
-	set(&o.AlarmRetries, 6)
+	set(&o.Prewarm, def.Prewarm)
+	set(&o.Mailbox, def.Mailbox)
+	set(&o.MaxFailures, def.MaxFailures)
+	set(&o.AlarmRetries, def.AlarmRetries)
 	if o.AlarmRetryBase <= 0 {
-		o.AlarmRetryBase = time.Second
+		o.AlarmRetryBase = def.AlarmRetryBase
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	d, l := DefaultLimits(), &o.Limits
+	d, l := def.Limits, &o.Limits
 	if l.MemoryPages == 0 {
 		l.MemoryPages = d.MemoryPages
 	}

@@ -61,7 +61,8 @@ type serveSettings struct {
 
 // bindFlags registers every setting with its default.
 func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
-	d := host.DefaultLimits()
+	o := host.DefaultOptions()
+	d := o.Limits
 	fs.StringVar(&s.DataDir, "data-dir", "./torpor-data", "directory for the store, the dev certificate and the admin token")
 	fs.StringVar(&s.Listen, "listen", ":8443", "public address: the WebSocket gateway and the demo page")
 	fs.StringVar(&s.AdminListen, "admin-listen", "127.0.0.1:8444", "admin API address (keep it on loopback or a private network)")
@@ -73,10 +74,10 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Name, "name", "", "host name in listings (default: the OS host name)")
 	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins at first start (built from ./plugins when run from a source checkout)")
 
-	fs.DurationVar(&s.Idle, "idle", 10*time.Second, "hibernate an object after this long without events")
-	fs.IntVar(&s.Prewarm, "prewarm", 2, "initialised instances kept ready per plugin, for fast wakes")
-	fs.IntVar(&s.Mailbox, "mailbox", 1024, "events queued per object before senders wait")
-	fs.IntVar(&s.MaxFailures, "max-failures", 3, "consecutive failed events that mark an object failed")
+	fs.DurationVar(&s.Idle, "idle", o.Idle, "hibernate an object after this long without events")
+	fs.IntVar(&s.Prewarm, "prewarm", o.Prewarm, "initialised instances kept ready per plugin, for fast wakes")
+	fs.IntVar(&s.Mailbox, "mailbox", o.Mailbox, "events queued per object before senders wait")
+	fs.IntVar(&s.MaxFailures, "max-failures", o.MaxFailures, "consecutive failed events that mark an object failed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGINT/SIGTERM may take to close sockets and hibernate objects")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", 10*time.Second, "limit for a client's TLS and HTTP handshake and the plugin's connect handler")
 	fs.DurationVar(&s.PingInterval, "ping-interval", 30*time.Second, "WebSocket keepalive ping interval; a peer silent for twice this is closed")
@@ -96,7 +97,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.SnapshotSize, "snapshot-size", d.SnapshotSize, "largest snapshot, in bytes")
 	fs.IntVar(&s.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
 	fs.IntVar(&s.AutoRespSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
-	fs.IntVar(&s.AlarmRetries, "alarm-retries", 6, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
+	fs.IntVar(&s.AlarmRetries, "alarm-retries", o.AlarmRetries, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
 
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
