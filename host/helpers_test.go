@@ -149,18 +149,6 @@ func atoi(tb testing.TB, s string) int {
 	return n
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func objectState(tb testing.TB, h *host.Host, object string) host.State {
 	tb.Helper()
 	return inspect(tb, h, object).State

@@ -12,6 +12,7 @@ import (
 
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 )
 
 // Many objects of one plugin run side by side with their own state; each
@@ -130,7 +131,7 @@ func TestHibernationKeepsSocketsAndState(t *testing.T) {
 					t.Fatalf("inc %d replied %d", i, got)
 				}
 			}
-			eventually(t, "hibernation", func() bool { return objectState(t, h, "counter/nap") == host.StateHibernated })
+			hosttest.Eventually(t, "hibernation", func() bool { return objectState(t, h, "counter/nap") == host.StateHibernated })
 			info := inspect(t, h, "counter/nap")
 			if info.Conns != 2 || len(info.Connections) != 2 {
 				t.Fatalf("hibernated object has %d connections, want 2", info.Conns)
@@ -164,7 +165,7 @@ func TestChatHibernationKeepsAttachmentsTagsAndHistory(t *testing.T) {
 	if got := ann.nextText(t); !strings.Contains(got, "hello before sleep") {
 		t.Fatalf("echo = %s", got)
 	}
-	eventually(t, "hibernation", func() bool { return objectState(t, h, "chat/room") == host.StateHibernated })
+	hosttest.Eventually(t, "hibernation", func() bool { return objectState(t, h, "chat/room") == host.StateHibernated })
 	info := inspect(t, h, "chat/room")
 	if len(info.Connections) != 1 || len(info.Connections[0].Tags) != 1 || info.Connections[0].Tags[0] != "chat" ||
 		info.Connections[0].AttachmentSize != len("ann") || info.Connections[0].ID != ann.sess.ID() {
@@ -238,7 +239,7 @@ func TestRestartKeepsStorageSnapshotAndAlarm(t *testing.T) {
 			if got := c2.askPast(t, "hits", "alarm"); got != "2" {
 				t.Errorf("hits after restart = %s, want 2 (snapshot lost)", got)
 			}
-			eventually(t, "alarm to fire after restart", func() bool {
+			hosttest.Eventually(t, "alarm to fire after restart", func() bool {
 				return c2.askPast(t, "alarms", "alarm") == "1"
 			})
 		})

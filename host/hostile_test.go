@@ -9,6 +9,7 @@ import (
 
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 )
 
 // Deploy refuses anything that is not a torpor v1 plugin, naming the cause.
@@ -143,7 +144,7 @@ func TestTrapperLeavesNothing(t *testing.T) {
 	if got := c.ask(t, "alarm"); got != "alarm set" {
 		t.Fatalf("alarm reply %q", got)
 	}
-	eventually(t, "failing alarm to be retried and dropped", func() bool {
+	hosttest.Eventually(t, "failing alarm to be retried and dropped", func() bool {
 		return inspect(t, h, "trapper/t").Alarm.IsZero()
 	})
 }

@@ -118,7 +118,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		AllowedOrigins:   s.Origins,
 		HandshakeTimeout: s.HandshakeTimeout,
 		PingInterval:     s.PingInterval,
-		MaxFrame:         s.FrameSize,
+		MaxFrame:         s.Host.Limits.FrameSize,
 		SendQueue:        s.SendQueue,
 		SendQueueBytes:   s.SendQueueBytes,
 		Logger:           log,

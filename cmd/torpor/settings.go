@@ -30,30 +30,15 @@ type serveSettings struct {
 	Name        string
 	Examples    bool
 
-	Idle             time.Duration
-	Prewarm          int
-	Mailbox          int
-	MaxFailures      int
 	ShutdownTimeout  time.Duration
 	HandshakeTimeout time.Duration
 	PingInterval     time.Duration
 	SendQueue        int
 	SendQueueBytes   int
 
-	MemoryPages    uint32
-	EventCPU       time.Duration
-	FrameSize      int
-	ConnsPerObject int
-	AttachmentSize int
-	Tags           int
-	TagSize        int
-	KeySize        int
-	ValueSize      int
-	EventWrites    int
-	SnapshotSize   int
-	AutoResponses  int
-	AutoRespSize   int
-	AlarmRetries   int
+	// Host holds the host's own settings (idle, pool, mailbox, failures,
+	// alarm retries and every limit), bound to flags field by field.
+	Host host.Options
 
 	LogFormat string
 	LogLevel  string
@@ -74,30 +59,30 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Name, "name", "", "host name in listings (default: the OS host name)")
 	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins at first start (built from ./plugins when run from a source checkout)")
 
-	fs.DurationVar(&s.Idle, "idle", o.Idle, "hibernate an object after this long without events")
-	fs.IntVar(&s.Prewarm, "prewarm", o.Prewarm, "initialised instances kept ready per plugin, for fast wakes")
-	fs.IntVar(&s.Mailbox, "mailbox", o.Mailbox, "events queued per object before senders wait")
-	fs.IntVar(&s.MaxFailures, "max-failures", o.MaxFailures, "consecutive failed events that mark an object failed")
+	fs.DurationVar(&s.Host.Idle, "idle", o.Idle, "hibernate an object after this long without events")
+	fs.IntVar(&s.Host.Prewarm, "prewarm", o.Prewarm, "initialised instances kept ready per plugin, for fast wakes")
+	fs.IntVar(&s.Host.Mailbox, "mailbox", o.Mailbox, "events queued per object before senders wait")
+	fs.IntVar(&s.Host.MaxFailures, "max-failures", o.MaxFailures, "consecutive failed events that mark an object failed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGINT/SIGTERM may take to close sockets and hibernate objects")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", 10*time.Second, "limit for a client's TLS and HTTP handshake and the plugin's connect handler")
 	fs.DurationVar(&s.PingInterval, "ping-interval", 30*time.Second, "WebSocket keepalive ping interval; a peer silent for twice this is closed")
 	fs.IntVar(&s.SendQueue, "send-queue", 256, "frames queued per connection before a slow reader is closed")
 	fs.IntVar(&s.SendQueueBytes, "send-queue-bytes", 8<<20, "bytes queued per connection before a slow reader is closed")
 
-	fs.Uint32Var(&s.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
-	fs.DurationVar(&s.EventCPU, "event-cpu", d.EventCPU, "time limit for one event handler")
-	fs.IntVar(&s.FrameSize, "frame-size", d.FrameSize, "largest WebSocket frame, in bytes, either direction")
-	fs.IntVar(&s.ConnsPerObject, "conns-per-object", d.ConnsPerObject, "connections per object")
-	fs.IntVar(&s.AttachmentSize, "attachment-size", d.AttachmentSize, "largest connection attachment, in bytes")
-	fs.IntVar(&s.Tags, "tags", d.Tags, "tags per connection")
-	fs.IntVar(&s.TagSize, "tag-size", d.TagSize, "largest tag, in bytes")
-	fs.IntVar(&s.KeySize, "key-size", d.KeySize, "largest storage key, in bytes")
-	fs.IntVar(&s.ValueSize, "value-size", d.ValueSize, "largest storage value, in bytes")
-	fs.IntVar(&s.EventWrites, "event-writes", d.EventWrites, "storage bytes one event may write")
-	fs.IntVar(&s.SnapshotSize, "snapshot-size", d.SnapshotSize, "largest snapshot, in bytes")
-	fs.IntVar(&s.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
-	fs.IntVar(&s.AutoRespSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
-	fs.IntVar(&s.AlarmRetries, "alarm-retries", o.AlarmRetries, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
+	fs.Uint32Var(&s.Host.Limits.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
+	fs.DurationVar(&s.Host.Limits.EventCPU, "event-cpu", d.EventCPU, "time limit for one event handler")
+	fs.IntVar(&s.Host.Limits.FrameSize, "frame-size", d.FrameSize, "largest WebSocket frame, in bytes, either direction")
+	fs.IntVar(&s.Host.Limits.ConnsPerObject, "conns-per-object", d.ConnsPerObject, "connections per object")
+	fs.IntVar(&s.Host.Limits.AttachmentSize, "attachment-size", d.AttachmentSize, "largest connection attachment, in bytes")
+	fs.IntVar(&s.Host.Limits.Tags, "tags", d.Tags, "tags per connection")
+	fs.IntVar(&s.Host.Limits.TagSize, "tag-size", d.TagSize, "largest tag, in bytes")
+	fs.IntVar(&s.Host.Limits.KeySize, "key-size", d.KeySize, "largest storage key, in bytes")
+	fs.IntVar(&s.Host.Limits.ValueSize, "value-size", d.ValueSize, "largest storage value, in bytes")
+	fs.IntVar(&s.Host.Limits.EventWrites, "event-writes", d.EventWrites, "storage bytes one event may write")
+	fs.IntVar(&s.Host.Limits.SnapshotSize, "snapshot-size", d.SnapshotSize, "largest snapshot, in bytes")
+	fs.IntVar(&s.Host.Limits.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
+	fs.IntVar(&s.Host.Limits.AutoResponseSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
+	fs.IntVar(&s.Host.AlarmRetries, "alarm-retries", o.AlarmRetries, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
 
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -189,28 +174,7 @@ func (s *serveSettings) validate() error {
 }
 
 func (s *serveSettings) hostOptions() host.Options {
-	return host.Options{
-		DataDir:      s.DataDir,
-		Name:         s.Name,
-		Idle:         s.Idle,
-		Prewarm:      s.Prewarm,
-		Mailbox:      s.Mailbox,
-		MaxFailures:  s.MaxFailures,
-		AlarmRetries: s.AlarmRetries,
-		Limits: host.Limits{
-			MemoryPages:      s.MemoryPages,
-			EventCPU:         s.EventCPU,
-			FrameSize:        s.FrameSize,
-			ConnsPerObject:   s.ConnsPerObject,
-			AttachmentSize:   s.AttachmentSize,
-			Tags:             s.Tags,
-			TagSize:          s.TagSize,
-			KeySize:          s.KeySize,
-			ValueSize:        s.ValueSize,
-			EventWrites:      s.EventWrites,
-			SnapshotSize:     s.SnapshotSize,
-			AutoResponses:    s.AutoResponses,
-			AutoResponseSize: s.AutoRespSize,
-		},
-	}
+	o := s.Host
+	o.DataDir, o.Name = s.DataDir, s.Name
+	return o
 }

@@ -24,25 +24,25 @@ func TestSettingsPrecedence(t *testing.T) {
 		check func(*serveSettings) string
 	}{
 		{"defaults", nil, nil, func(s *serveSettings) string {
-			if s.Idle != 10*time.Second || s.Listen != ":8443" || s.DataDir != "./torpor-data" {
+			if s.Host.Idle != 10*time.Second || s.Listen != ":8443" || s.DataDir != "./torpor-data" {
 				return "defaults not applied"
 			}
 			return ""
 		}},
 		{"file over default", []string{"--config", config}, nil, func(s *serveSettings) string {
-			if s.Idle != 30*time.Second || s.Prewarm != 5 || len(s.Origins) != 2 {
+			if s.Host.Idle != 30*time.Second || s.Host.Prewarm != 5 || len(s.Origins) != 2 {
 				return "file values not applied"
 			}
 			return ""
 		}},
 		{"env over file", []string{"--config", config}, map[string]string{"TORPOR_IDLE": "45s"}, func(s *serveSettings) string {
-			if s.Idle != 45*time.Second || s.Prewarm != 5 {
+			if s.Host.Idle != 45*time.Second || s.Host.Prewarm != 5 {
 				return "env did not win over the file"
 			}
 			return ""
 		}},
 		{"flag over env", []string{"--config", config, "--idle", "1m"}, map[string]string{"TORPOR_IDLE": "45s", "TORPOR_MAILBOX": "9"}, func(s *serveSettings) string {
-			if s.Idle != time.Minute || s.Mailbox != 9 {
+			if s.Host.Idle != time.Minute || s.Host.Mailbox != 9 {
 				return "flag did not win over env"
 			}
 			return ""

@@ -15,6 +15,7 @@ import (
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 )
 
 // Uploads answer 201 for a new version and 200 for bytes the name already
@@ -92,7 +93,7 @@ func TestPlugins(t *testing.T) {
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c.sess.Message(ictx, abi.Text, []byte("inc"))
-	eventually(t, "socket of a removed plugin to close", func() bool { closed, _, _ := c.closeState(); return closed })
+	hosttest.Eventually(t, "socket of a removed plugin to close", func() bool { closed, _, _ := c.closeState(); return closed })
 	if _, code, _ := c.closeState(); code != 1011 {
 		t.Fatalf("socket of a removed plugin closed with %d, want 1011", code)
 	}
@@ -114,7 +115,7 @@ func TestObjects(t *testing.T) {
 	for range 3 {
 		looper.send(t, "spin")
 	}
-	eventually(t, "loop/l to fail", func() bool { closed, _, _ := looper.closeState(); return closed })
+	hosttest.Eventually(t, "loop/l to fail", func() bool { closed, _, _ := looper.closeState(); return closed })
 	for _, name := range []string{"c1", "c3"} {
 		res, err := f.client.Evict(ctx, host.ObjectID{Plugin: "counter", Name: name}, admin.EvictRequest{})
 		if err != nil || res != (admin.EvictResult{Evicted: "counter/" + name}) {

@@ -136,18 +136,6 @@ func (c *conn) ask(tb testing.TB, text string) string {
 	}
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func ids(objs []admin.ObjectSummary) string {
 	var s []string
 	for _, o := range objs {

@@ -18,6 +18,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 )
 
 // Several clients in several rooms of two plugins each send a run of
@@ -324,7 +325,7 @@ func TestBadInput(t *testing.T) {
 			})
 		}
 		// No refused connect left a connection behind in the room.
-		eventually(t, "chat/r to hold only the allowed connection", func() bool {
+		hosttest.Eventually(t, "chat/r to hold only the allowed connection", func() bool {
 			return e.object(t, "chat/r").Conns <= 1
 		})
 	})
@@ -335,7 +336,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("slow reader", func(t *testing.T) {
 		flooder := e.dial(t, "/broadcast/flood")
 		stuck := e.rawUpgrade(t, "/broadcast/flood")
-		eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/flood").Conns == 2 })
+		hosttest.Eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/flood").Conns == 2 })
 
 		base := liveHeap()
 		payload := strings.Repeat("x", 32<<10)
@@ -357,7 +358,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("slow-reader closes: %d, want 1 (stalled: %d)", n, e.g.Stalled())
 		}
 		drainUntilClosed(t, stuck)
-		eventually(t, "the host to forget the slow reader", func() bool { return e.object(t, "broadcast/flood").Conns == 1 })
+		hosttest.Eventually(t, "the host to forget the slow reader", func() bool { return e.object(t, "broadcast/flood").Conns == 1 })
 		// Unbounded, the stuck socket holds the whole flood, frames and
 		// encodings: 200 MiB of live heap when this was measured.
 		if limit := int64(32 << 20); growth > limit {
@@ -459,7 +460,7 @@ func TestObjectClosesSocket(t *testing.T) {
 	if code, reason := c.waitClose(t); code != 4001 || reason != "bye" {
 		t.Fatalf("closed with %d %q, want 4001 bye", code, reason)
 	}
-	eventually(t, "the gateway to let the socket go", func() bool { return e.g.Conns() == 0 })
+	hosttest.Eventually(t, "the gateway to let the socket go", func() bool { return e.g.Conns() == 0 })
 }
 
 // The gateway pings; a peer that answers stays, one that says nothing for
@@ -472,7 +473,7 @@ func TestKeepalive(t *testing.T) {
 
 	t.Run("answering peer stays", func(t *testing.T) {
 		c := e.dial(t, "/broadcast/alive")
-		eventually(t, "five pings", func() bool { return c.pings.Load() >= 5 })
+		hosttest.Eventually(t, "five pings", func() bool { return c.pings.Load() >= 5 })
 		c.send(t, "still here")
 		if got := c.nextText(t); got != "still here" {
 			t.Fatalf("got %q", got)
@@ -485,14 +486,14 @@ func TestKeepalive(t *testing.T) {
 		if took < 2*interval {
 			t.Fatalf("closed after %v, before two ping intervals", took)
 		}
-		eventually(t, "the host to forget the silent peer", func() bool {
+		hosttest.Eventually(t, "the host to forget the silent peer", func() bool {
 			return e.object(t, "broadcast/silent").Conns == 0
 		})
 	})
 	t.Run("peer that sends but never reads", func(t *testing.T) {
 		flooder := e.dial(t, "/broadcast/stall")
 		stuck := e.rawUpgrade(t, "/broadcast/stall")
-		eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/stall").Conns == 2 })
+		hosttest.Eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/stall").Conns == 2 })
 		// The stuck peer pings, so it is not silent; it just never reads.
 		stop, pinged := make(chan struct{}), make(chan struct{})
 		go func() {
@@ -519,11 +520,11 @@ func TestKeepalive(t *testing.T) {
 				t.Fatalf("flooder got %.20q, want %.20q", got, msg)
 			}
 		}
-		eventually(t, "the stall check to close the reader", func() bool { return e.g.Stalled() == 1 })
+		hosttest.Eventually(t, "the stall check to close the reader", func() bool { return e.g.Stalled() == 1 })
 		close(stop)
 		<-pinged
 		drainUntilClosed(t, stuck)
-		eventually(t, "the host to forget the stuck reader", func() bool { return e.object(t, "broadcast/stall").Conns == 1 })
+		hosttest.Eventually(t, "the host to forget the stuck reader", func() bool { return e.object(t, "broadcast/stall").Conns == 1 })
 		if n := e.g.SlowReaders(); n != 0 {
 			t.Fatalf("%d queue overflows; the stall check should have acted alone", n)
 		}
@@ -565,7 +566,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("gateway holds %d sockets after shutdown", n)
 	}
 	for room := range rooms {
-		eventually(t, room+" to have no connections", func() bool { return e.object(t, room).Conns == 0 })
+		hosttest.Eventually(t, room+" to have no connections", func() bool { return e.object(t, room).Conns == 0 })
 	}
 	if status, body := e.handshake(t, "GET", "/chat/s1", upgradeHeader()); status != 503 || !strings.Contains(body, "shutting down") {
 		t.Fatalf("after shutdown: %d %q, want 503", status, body)
@@ -585,7 +586,7 @@ func TestSlowReaderByteBudget(t *testing.T) {
 	e := newEnv(t, host.Options{}, gateway.Options{SendQueue: 1 << 20, SendQueueBytes: 512 << 10}, "broadcast")
 	flooder := e.dial(t, "/broadcast/bytes")
 	stuck := e.rawUpgrade(t, "/broadcast/bytes")
-	eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/bytes").Conns == 2 })
+	hosttest.Eventually(t, "both sockets in the room", func() bool { return e.object(t, "broadcast/bytes").Conns == 2 })
 	payload := strings.Repeat("x", 32<<10)
 	for i := 0; i < 2048 && e.g.SlowReaders() == 0; i++ { // 64 MiB at most
 		msg := strconv.Itoa(i) + " " + payload
@@ -598,5 +599,5 @@ func TestSlowReaderByteBudget(t *testing.T) {
 		t.Fatalf("slow-reader closes: %d, want 1", n)
 	}
 	drainUntilClosed(t, stuck)
-	eventually(t, "the host to forget the slow reader", func() bool { return e.object(t, "broadcast/bytes").Conns == 1 })
+	hosttest.Eventually(t, "the host to forget the slow reader", func() bool { return e.object(t, "broadcast/bytes").Conns == 1 })
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/internal/hosttest"
 )
 
 // Clients connect, talk and leave in every way at once (close frames,
@@ -129,7 +130,7 @@ func TestHammer(t *testing.T) {
 	}
 	for _, room := range append(rooms, "/broadcast/late") {
 		id, _ := host.ParseObjectID(strings.TrimPrefix(room, "/"))
-		eventually(t, id.String()+" to have no connections", func() bool {
+		hosttest.Eventually(t, id.String()+" to have no connections", func() bool {
 			info, err := e.h.Object(context.Background(), id)
 			if errors.Is(err, host.ErrNotFound) {
 				return true // no late handshake got through

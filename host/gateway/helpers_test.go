@@ -329,18 +329,6 @@ func (e *env) rawUpgrade(tb testing.TB, path string) net.Conn {
 	return conn
 }
 
-// eventually polls cond until it holds or wait passes.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (e *env) object(tb testing.TB, object string) host.ObjectInfo {
 	tb.Helper()
 	id, err := host.ParseObjectID(object)
@@ -357,7 +345,7 @@ func (e *env) object(tb testing.TB, object string) host.ObjectInfo {
 // waitHibernated waits until the host has hibernated object.
 func (e *env) waitHibernated(tb testing.TB, object string) {
 	tb.Helper()
-	eventually(tb, object+" to hibernate", func() bool {
+	hosttest.Eventually(tb, object+" to hibernate", func() bool {
 		return e.object(tb, object).State == host.StateHibernated
 	})
 }

@@ -103,3 +103,16 @@ func (c *Conn) Closed() (closed bool, code int, reason string) {
 	defer c.mu.Unlock()
 	return c.closed, c.code, c.reason
 }
+
+// Eventually polls cond every few milliseconds until it holds, and fails the
+// test if it does not within 10 s.
+func Eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
