@@ -102,7 +102,8 @@ const (
 	ImportStorageDelete = "storage_delete"
 	// ImportStorageList (prefix_ptr, prefix_len, after_ptr, after_len, limit,
 	// buf, cap, len_out) lists keys with the prefix, in byte order, strictly
-	// after the given key, at most limit (0: no limit) entries, in the pairs encoding.
+	// after the given key, at most limit entries (at most 256; 0: all, if
+	// there are no more than 256), in the pairs encoding.
 	ImportStorageList = "storage_list"
 	// ImportAlarmSet (at_ms i64) sets the alarm to a Unix time in milliseconds.
 	ImportAlarmSet = "alarm_set"

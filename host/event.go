@@ -413,10 +413,26 @@ func (ev *event) StorageDelete(key []byte) abi.Status {
 	return abi.OK
 }
 
+// maxListEntries bounds one storage_list call, so that a guest cannot make
+// the host load a whole large key space at once: at 128 KiB values, 256
+// entries are 32 MiB. A call that would return more answers TooLarge rather
+// than a silently shortened list; the guest pages with limit and after.
+const maxListEntries = 256
+
 func (ev *event) StorageList(dst []byte, prefix, after []byte, limit uint32) ([]byte, abi.Status) {
-	kvs, err := ev.tx().List(prefix, after, int(limit))
+	if limit > maxListEntries {
+		return nil, abi.TooLarge
+	}
+	want := int(limit)
+	if want == 0 {
+		want = maxListEntries + 1 // one more tells "all" from "too many"
+	}
+	kvs, err := ev.tx().List(prefix, after, want)
 	if err != nil {
 		return nil, ev.storeFailed(err)
+	}
+	if len(kvs) > maxListEntries {
+		return nil, abi.TooLarge
 	}
 	for _, kv := range kvs {
 		dst = abi.AppendPair(dst, kv.Key, kv.Value)

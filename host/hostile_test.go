@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -147,4 +148,28 @@ func TestTrapperLeavesNothing(t *testing.T) {
 	hosttest.Eventually(t, "failing alarm to be retried and dropped", func() bool {
 		return inspect(t, h, "trapper/t").Alarm.IsZero()
 	})
+}
+
+// One storage_list call returns at most 256 entries, so a guest cannot make
+// the host load a large key space at once; asking for everything when there
+// is more answers TooLarge, never a silently short list.
+func TestStorageListIsBounded(t *testing.T) {
+	h := newHost(t, host.Options{})
+	deploy(t, h, "lister", testdata("lister.wat"))
+	c := connect(t, h, "lister/l", "")
+	c.send(t, "go")
+	f := c.next(t)
+	if len(f.Data) != 7 {
+		t.Fatalf("got %d bytes, want 3 statuses and a length", len(f.Data))
+	}
+	want := []abi.Status{abi.TooLarge, abi.TooLarge, abi.OK}
+	for i, w := range want {
+		if got := abi.Status(f.Data[i]); got != w {
+			t.Errorf("call %d returned %s, want %s", i, got, w)
+		}
+	}
+	// 256 pairs of a 3-byte key and a 1-byte value, each item length-prefixed.
+	if n := binary.LittleEndian.Uint32(f.Data[3:]); n != 256*(4+3+4+1) {
+		t.Errorf("listed %d bytes, want %d", n, 256*(4+3+4+1))
+	}
 }
