@@ -35,6 +35,7 @@ func (h *Host) fireDueAlarms() time.Duration {
 		h.log.Error("scan alarms", "err", err)
 		return maxWait
 	}
+	queued := 0
 	for _, a := range due {
 		id, err := ParseObjectID(a.Object)
 		if err != nil {
@@ -52,13 +53,18 @@ func (h *Host) fireDueAlarms() time.Duration {
 				o.alarmQueued.Store(false)
 				continue
 			}
-			if !ok {
+			if ok {
+				queued++
+			} else {
 				o.alarmQueued.Store(false) // mailbox full or closing: next pass
 			}
 			break
 		}
 	}
-	if len(due) == alarmBatch {
+	if len(due) == alarmBatch && queued > 0 {
+		// More may be due behind this batch. When nothing new could be
+		// queued (all in flight, or mailboxes full), rescanning at once
+		// would only spin: finishing alarm events kick the loop instead.
 		return 0
 	}
 	next, err := h.store.NextAlarm()

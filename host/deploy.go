@@ -36,11 +36,11 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 	if err := ValidatePluginName(name); err != nil {
 		return PluginVersion{}, err
 	}
+	h.deployMu.Lock()
+	defer h.deployMu.Unlock()
 	if h.isClosing() {
 		return PluginVersion{}, ErrClosed
 	}
-	h.deployMu.Lock()
-	defer h.deployMu.Unlock()
 	sum := sha256.Sum256(wasm)
 	sha := hex.EncodeToString(sum[:])
 	h.pmu.RLock()
@@ -79,6 +79,9 @@ func (h *Host) RemovePlugin(ctx context.Context, name string) error {
 	}
 	h.deployMu.Lock()
 	defer h.deployMu.Unlock()
+	if h.isClosing() {
+		return ErrClosed
+	}
 	if err := h.store.RemovePlugin(name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("remove plugin %s: %w", name, ErrUnknownPlugin)

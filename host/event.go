@@ -33,6 +33,7 @@ type event struct {
 	failed     error // a host-side failure that fails the whole event
 
 	outputs     []output
+	outBytes    int // payload bytes of the frames in outputs
 	attachments map[uint64][]byte
 	tags        []string
 	autoResp    map[string][]byte // copy-on-write of the object's pairs
@@ -214,6 +215,12 @@ func (ev *event) frame(kind abi.FrameKind, data []byte) (*Frame, abi.Status) {
 	if kind == abi.Text && !utf8.Valid(data) {
 		return nil, abi.Invalid
 	}
+	// Frames wait in memory until the event commits: bound them, or a
+	// guest sending in a loop could hold gigabytes within its CPU time.
+	if ev.outBytes+len(data) > ev.o.h.opts.Limits.EventOutput {
+		return nil, abi.TooLarge
+	}
+	ev.outBytes += len(data)
 	return &Frame{Kind: kind, Data: bytes.Clone(data)}, abi.OK
 }
 
@@ -386,7 +393,9 @@ func (ev *event) StoragePut(key, value []byte) abi.Status {
 	if ev.written+len(key)+len(value) > ev.o.h.opts.Limits.EventWrites {
 		return abi.TooLarge
 	}
-	if err := ev.tx().Put(key, value); err != nil {
+	// The store keeps the value until commit, and the guest may reuse its
+	// buffer for the next call: copy it.
+	if err := ev.tx().Put(key, bytes.Clone(value)); err != nil {
 		return ev.storeFailed(err)
 	}
 	ev.written += len(key) + len(value)

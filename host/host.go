@@ -137,11 +137,22 @@ func (h *Host) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("close host: %w", ctx.Err()))
 		<-done
 	}
+	// Every loop has exited, so nothing else touches the objects now. Those
+	// that lost their instance to a fault have a connection table the store
+	// has not seen; write it, so the next process reports each socket closed.
+	h.mu.Lock()
+	for _, o := range h.objects {
+		o.saveConns()
+	}
+	h.mu.Unlock()
+	h.deployMu.Lock() // no Deploy may install a plugin after this
 	h.pmu.Lock()
 	for _, d := range h.plugins {
 		d.plugin.Retire(context.Background())
 	}
+	h.plugins = map[string]*deployed{}
 	h.pmu.Unlock()
+	h.deployMu.Unlock()
 	errs = append(errs, h.engine.Close(context.Background()), h.store.Close())
 	return errors.Join(errs...)
 }

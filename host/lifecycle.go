@@ -140,17 +140,28 @@ func (o *object) ensureLive() error {
 		if o.conns == nil {
 			o.conns = map[uint64]*conn{}
 		}
+		// Sockets do not survive a restart: connections in the record are
+		// gone, and the object hears of each once it is awake.
+		o.orphans = rec.Conns
+		o.setAutoResponses(rec.AutoResponses)
 		if rec.Failed != "" && rec.Version == d.version.SHA256 {
 			o.failure = rec.Failed
 			o.setState(stFailed)
 			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 		}
-		// Sockets do not survive a restart: connections in the record are
-		// gone, and the object hears of each once it is awake.
-		o.orphans = rec.Conns
-		o.setAutoResponses(rec.AutoResponses)
 	}
 	inst, err := d.plugin.Acquire(context.Background())
+	for range 3 {
+		if !errors.Is(err, engine.ErrRetired) {
+			break
+		}
+		// A deploy replaced the version between the lookup and the
+		// acquire; the new one serves this wake, invisibly to clients.
+		if d = o.h.activePlugin(o.id.Plugin); d == nil {
+			return fmt.Errorf("%s: %w", o.key, ErrUnknownPlugin)
+		}
+		inst, err = d.plugin.Acquire(context.Background())
+	}
 	if err != nil {
 		return fmt.Errorf("wake %s: %w", o.key, err)
 	}
@@ -318,11 +329,7 @@ func (o *object) hibernate() bool {
 		Hibernated: time.Now(),
 		LastEvent:  time.Unix(0, o.lastEvent.Load()),
 	}
-	if m := o.autoResp.Load(); m != nil {
-		for req, resp := range *m {
-			rec.AutoResponses = append(rec.AutoResponses, store.AutoResponse{Request: []byte(req), Response: resp})
-		}
-	}
+	rec.AutoResponses = o.autoResponseRecords()
 	if err := o.h.store.PutObject(o.key, rec); err != nil {
 		o.h.log.Error("hibernate: write failed; object stays live", "object", o.key, "err", err)
 		return false
@@ -331,6 +338,18 @@ func (o *object) hibernate() bool {
 	o.dropInstance()
 	o.h.log.Debug("object hibernated", "object", o.key, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
 	return true
+}
+
+func (o *object) autoResponseRecords() []store.AutoResponse {
+	m := o.autoResp.Load()
+	if m == nil {
+		return nil
+	}
+	recs := make([]store.AutoResponse, 0, len(*m))
+	for req, resp := range *m {
+		recs = append(recs, store.AutoResponse{Request: []byte(req), Response: resp})
+	}
+	return recs
 }
 
 func (o *object) connRecords() []store.ConnRecord {

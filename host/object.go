@@ -102,6 +102,8 @@ type envelope struct {
 	data []byte        // message payload, close reason, request info
 	code int           // close code; frame kind for messages
 	fn   func(*object) // envControl
+	// unbounded: the envelope took no mailbox slot (close reports).
+	unbounded bool
 	// reply is for callers that wait (connect, control); state settles the
 	// race between a caller giving up and the loop answering.
 	reply chan connectResult
@@ -133,21 +135,36 @@ func newObject(h *Host, id ObjectID, key string) *object {
 
 // enqueue adds env to the mailbox, waiting for room until ctx ends.
 func (o *object) enqueue(ctx context.Context, env *envelope) error {
-	select {
-	case o.slots <- struct{}{}:
-	default:
+	if o.h.isClosing() {
+		// Close drains what is queued; it must not be fed forever.
+		return ErrClosed
+	}
+	// A close report takes no slot: there is at most one per connection,
+	// and refusing it for a full mailbox would leave a ghost connection in
+	// the table for good.
+	env.unbounded = env.kind == envClose
+	if !env.unbounded {
 		select {
 		case o.slots <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w: %w", o.key, ErrOverloaded, ctx.Err())
-		case <-o.h.closing:
-			return ErrClosed
+		default:
+			select {
+			case o.slots <- struct{}{}:
+			case <-ctx.Done():
+				return fmt.Errorf("%s: %w: %w", o.key, ErrOverloaded, ctx.Err())
+			case <-o.h.closing:
+				return ErrClosed
+			}
+		}
+	}
+	release := func() {
+		if !env.unbounded {
+			<-o.slots
 		}
 	}
 	o.mu.Lock()
 	if o.retired {
 		o.mu.Unlock()
-		<-o.slots
+		release()
 		return errRetired
 	}
 	o.queue = append(o.queue, env)
@@ -164,9 +181,11 @@ func (o *object) enqueue(ctx context.Context, env *envelope) error {
 	if !o.h.goFunc(o.loop) {
 		o.mu.Lock()
 		o.running = false
-		o.queue = o.queue[:len(o.queue)-1]
+		if i := slices.Index(o.queue, env); i >= 0 {
+			o.queue = slices.Delete(o.queue, i, i+1)
+		}
 		o.mu.Unlock()
-		<-o.slots
+		release()
 		return ErrClosed
 	}
 	return nil
@@ -202,7 +221,9 @@ func (o *object) loop() {
 				o.queue = nil // let a burst's backing array go
 			}
 			o.mu.Unlock()
-			<-o.slots
+			if !env.unbounded {
+				<-o.slots
+			}
 			o.handle(env)
 			if env.kind != envControl {
 				idleAt = time.Now().Add(o.h.opts.Idle)
@@ -214,11 +235,17 @@ func (o *object) loop() {
 			continue
 		}
 		if o.inst == nil {
-			o.running = false
 			removable := len(o.conns) == 0
+			if removable && o.connsDirty {
+				// Still the owner: write the table before anyone else may
+				// start a loop, then look at the queue again.
+				o.mu.Unlock()
+				o.saveConns()
+				continue
+			}
+			o.running = false
 			o.mu.Unlock()
 			if removable {
-				o.forgetConns()
 				o.retire()
 			}
 			return
@@ -247,20 +274,25 @@ func (o *object) loop() {
 	}
 }
 
-// forgetConns makes the stored connection table empty before the object
-// leaves memory, if connections closed since it was written (say, after a
-// fault, which writes nothing): otherwise the next activation would take
-// them for sockets of a previous process and report them closed again.
-func (o *object) forgetConns() {
+// saveConns writes the connection table and auto-responses to the object's
+// record when they changed since it was last written without a snapshot
+// being taken (after a fault, say): before an object with no sockets leaves
+// memory, so the next activation does not report closed connections again,
+// and at shutdown, so the next process reports every open one. A write that
+// fails is logged and not retried: a stale table costs duplicate close
+// events, not data.
+func (o *object) saveConns() {
 	if !o.connsDirty || !o.loaded {
 		return
 	}
-	err := o.updateRecord(func(rec *store.ObjectRecord) { rec.Conns = nil })
-	if err != nil {
-		o.h.log.Error("clear stored connection table", "object", o.key, "err", err)
-		return
-	}
 	o.connsDirty = false
+	err := o.updateRecord(func(rec *store.ObjectRecord) {
+		rec.Conns = o.connRecords()
+		rec.AutoResponses = o.autoResponseRecords()
+	})
+	if err != nil {
+		o.h.log.Error("write the connection table", "object", o.key, "err", err)
+	}
 }
 
 // retire removes an idle, socketless, hibernated object from the registry.

@@ -73,6 +73,9 @@ type Limits struct {
 	EventWrites int
 	// SnapshotSize caps a snapshot; default 32 MiB.
 	SnapshotSize int
+	// EventOutput caps the payload bytes of the frames one event sends (a
+	// broadcast counts once); default 16 MiB.
+	EventOutput int
 	// AutoResponses caps the auto-response pairs per object (default 32),
 	// AutoResponseSize each side of a pair (2 KiB).
 	AutoResponses    int
@@ -93,6 +96,7 @@ func DefaultLimits() Limits {
 		ValueSize:        128 << 10,
 		EventWrites:      2 << 20,
 		SnapshotSize:     32 << 20,
+		EventOutput:      16 << 20,
 		AutoResponses:    32,
 		AutoResponseSize: 2048,
 	}
@@ -154,6 +158,7 @@ func (o Options) withDefaults() (Options, error) {
 	set(&l.ValueSize, d.ValueSize)
 	set(&l.EventWrites, d.EventWrites)
 	set(&l.SnapshotSize, d.SnapshotSize)
+	set(&l.EventOutput, d.EventOutput)
 	set(&l.AutoResponses, d.AutoResponses)
 	set(&l.AutoResponseSize, d.AutoResponseSize)
 	return o, nil

@@ -80,6 +80,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.Host.Limits.ValueSize, "value-size", d.ValueSize, "largest storage value, in bytes")
 	fs.IntVar(&s.Host.Limits.EventWrites, "event-writes", d.EventWrites, "storage bytes one event may write")
 	fs.IntVar(&s.Host.Limits.SnapshotSize, "snapshot-size", d.SnapshotSize, "largest snapshot, in bytes")
+	fs.IntVar(&s.Host.Limits.EventOutput, "event-output", d.EventOutput, "frame bytes one event may send (a broadcast counts once)")
 	fs.IntVar(&s.Host.Limits.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
 	fs.IntVar(&s.Host.Limits.AutoResponseSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
 	fs.IntVar(&s.Host.AlarmRetries, "alarm-retries", o.AlarmRetries, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
