@@ -89,7 +89,8 @@ func (cf *clientFlags) env(cmd *cobra.Command, getenv func(string) string) (*cli
 // resolve finds the admin URL and token: flags, then environment, then the
 // files `torpor serve` writes into its data dir. The token file is read only
 // when no server was named either, so a local token is never sent to a
-// remote host.
+// remote host; and a token given by flag or environment is sent to the URL
+// in a data dir's file only when that data dir was named explicitly.
 func (cf *clientFlags) resolve(getenv func(string) string) (server, token string, err error) {
 	dataDir := firstSet(cf.dataDir, getenv("TORPOR_DATA_DIR"), defaultDataDir)
 	server = firstSet(cf.server, getenv("TORPOR_ADMIN_URL"))
@@ -97,6 +98,10 @@ func (cf *clientFlags) resolve(getenv func(string) string) (server, token string
 	switch {
 	case server != "" && token == "":
 		return "", "", fmt.Errorf("no admin token for %s: pass --token or set TORPOR_ADMIN_TOKEN (a host prints its token on first start and keeps it in DATA_DIR/%s)", server, adminTokenFile)
+	case server == "" && token != "" && cf.dataDir == "" && getenv("TORPOR_DATA_DIR") == "":
+		// A token the user gave must not follow a URL out of a file that
+		// merely sits in the working directory (say, an untrusted checkout).
+		server = defaultAdminURL
 	case server == "":
 		server, err = readDataFile(dataDir, adminURLFile)
 		if errors.Is(err, os.ErrNotExist) {

@@ -419,3 +419,23 @@ func TestClientSettings(t *testing.T) {
 		})
 	}
 }
+
+// A token given by flag or environment never follows a URL out of a data
+// dir the user did not name: ./torpor-data may belong to an untrusted
+// checkout.
+func TestClientTokenDoesNotFollowImplicitDataDir(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "torpor-data"), 0o755)
+	os.WriteFile(filepath.Join(dir, "torpor-data", "admin-url"), []byte("http://attacker.example:80\n"), 0o644)
+	t.Chdir(dir)
+	var cf clientFlags
+	server, token, err := cf.resolve(func(k string) string { return map[string]string{"TORPOR_ADMIN_TOKEN": "secret"}[k] })
+	if err != nil || server != "http://127.0.0.1:8444" || token != "secret" {
+		t.Fatalf("got %q %q %v, want the default loopback URL", server, token, err)
+	}
+	// Named explicitly, the data dir's URL is used.
+	cf.dataDir = filepath.Join(dir, "torpor-data")
+	if server, _, _ := cf.resolve(func(k string) string { return map[string]string{"TORPOR_ADMIN_TOKEN": "secret"}[k] }); server != "http://attacker.example:80" {
+		t.Fatalf("explicit data dir: server %q", server)
+	}
+}

@@ -41,6 +41,10 @@ func deployExamples(ctx context.Context, h *host.Host, dataDir string, log *slog
 		log.Info("example plugins not deployed: not running from a torpor source checkout; upload plugins with `torpor plugin upload NAME FILE.wasm`")
 		return nil
 	}
+	if _, err := exec.LookPath("go"); err != nil {
+		log.Info("example plugins not deployed: no Go toolchain on PATH to build them; upload plugins with `torpor plugin upload NAME FILE.wasm`")
+		return nil
+	}
 	tmp, err := os.MkdirTemp("", "torpor-examples-")
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,8 +69,9 @@ Precedence: flag, environment, file, default.`,
 }
 
 // serve runs a host until ctx ends (SIGINT or SIGTERM), then shuts down in
-// order: stop accepting, close every socket with 1001, hibernate every live
-// object, stop the admin API.
+// order: stop accepting and close every socket with 1001, stop the admin
+// API, hibernate every live object. A second signal during that ends the
+// process at once (see main).
 func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) error {
 	log := newLogger(s, stderr)
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
@@ -136,9 +138,14 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	publicSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: s.HandshakeTimeout, // also bounds the TLS handshake
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog,
+		// Whole-request bounds, so a client that never sends its body
+		// cannot hold a connection (and the shutdown) open. The WebSocket
+		// upgrade clears these deadlines on the sockets it takes over.
+		ReadTimeout:    s.HandshakeTimeout,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       errLog,
 	}
 	adminSrv := &http.Server{
 		Handler: admin.New(h, admin.Options{
@@ -148,6 +155,9 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 			Logger: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // a 64 MiB upload over a slow link
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          errLog,
 	}
 
@@ -174,11 +184,18 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
-	errs := []error{serveErr}
-	errs = append(errs, ignoreClosed(publicSrv.Shutdown(sctx)))
-	errs = append(errs, gw.Shutdown(sctx))
-	errs = append(errs, closeHost(sctx))
+	// Stop accepting and close the sockets at the same time, so that a
+	// connect in flight is cut short rather than waited for; then the admin
+	// API (it needs the host); then hibernate every object.
+	var publicErr, gatewayErr error
+	var stopping sync.WaitGroup
+	stopping.Add(2)
+	go func() { defer stopping.Done(); publicErr = ignoreClosed(publicSrv.Shutdown(sctx)) }()
+	go func() { defer stopping.Done(); gatewayErr = gw.Shutdown(sctx) }()
+	stopping.Wait()
+	errs := []error{serveErr, publicErr, gatewayErr}
 	errs = append(errs, ignoreClosed(adminSrv.Shutdown(sctx)))
+	errs = append(errs, closeHost(sctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -64,6 +64,14 @@ func ensureDevCert(dataDir string, log *slog.Logger) (certPath, keyPath string, 
 		IsCA:                  true, // so clients can trust it directly as its own root
 		DNSNames:              names,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		// Trusting a CA trusts whatever it signs: constrain it to the
+		// names it serves, so its key cannot mint certificates for others.
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         names,
+		PermittedIPRanges: []*net.IPNet{
+			{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)},
+			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+		},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

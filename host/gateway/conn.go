@@ -38,11 +38,12 @@ type conn struct {
 	// mu orders the upgrade against Send and against claims on cause, so
 	// that frames sent during connect are flushed first and exactly one
 	// party acts on a cause.
-	mu      sync.Mutex
-	pending []*host.Frame
-	sock    atomic.Pointer[gws.Conn]   // set, under mu, once pending is flushed
-	cause   atomic.Pointer[closeCause] // set under mu, at most once
-	done    bool                       // under mu: the read loop ended; no more claims
+	mu           sync.Mutex
+	pending      []*host.Frame
+	pendingBytes int                        // payload bytes in pending
+	sock         atomic.Pointer[gws.Conn]   // set, under mu, once pending is flushed
+	cause        atomic.Pointer[closeCause] // set under mu, at most once
+	done         bool                       // under mu: the read loop ended; no more claims
 
 	queued      atomic.Int64  // jobs in gws's write queue, not yet finished
 	queuedBytes atomic.Int64  // payload bytes of the frames among them
@@ -92,15 +93,19 @@ func (c *conn) hold(f *host.Frame) error {
 	if c.cause.Load() != nil {
 		return errClosing
 	}
-	if len(c.pending) >= c.g.opts.SendQueue {
+	// The same bounds as the write queue, frames and bytes, so that attach
+	// can always queue what is held.
+	overBytes := c.pendingBytes+len(f.Data) > c.g.opts.SendQueueBytes && len(c.pending) > 0
+	if len(c.pending) >= c.g.opts.SendQueue || overBytes {
 		// attach acts on the cause once the socket exists.
-		c.pending = nil
+		c.pending, c.pendingBytes = nil, 0
 		c.cause.Store(slowReader)
 		c.g.stats.slowReaders.Add(1)
-		c.g.log.Warn("closing a socket whose object sent more than SendQueue frames before the upgrade", "object", c.id.String(), "remote", c.remote)
+		c.g.log.Warn("closing a socket whose object sent more than the send queue holds before the upgrade", "object", c.id.String(), "remote", c.remote)
 		return errSlowReader
 	}
 	c.pending = append(c.pending, f)
+	c.pendingBytes += len(f.Data)
 	return nil
 }
 
@@ -267,9 +272,16 @@ func (c *conn) abort(cause *closeCause, wait bool) bool {
 func (c *conn) attach(s *gws.Conn) {
 	c.mu.Lock()
 	for _, f := range c.pending {
-		_ = c.enqueue(s, f)
+		if err := c.enqueue(s, f); err != nil {
+			// hold keeps within the queue's bounds, so this is the socket
+			// failing; never deliver the frames after a gap.
+			if c.cause.Load() == nil {
+				c.cause.Store(slowReader)
+			}
+			break
+		}
 	}
-	c.pending = nil
+	c.pending, c.pendingBytes = nil, 0
 	c.sock.Store(s)
 	cause := c.cause.Load()
 	c.mu.Unlock()

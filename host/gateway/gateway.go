@@ -387,10 +387,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			deadline = d
 		}
 		// Bound every socket's writes and claim the sockets first, then
-		// write the close frames: one stuck peer then costs the others
-		// nothing, and the loop ends by the one deadline. A socket the
-		// object or the gateway was closing already keeps that cause; the
-		// deadline bounds its close too.
+		// write the close frames, each bounded by the one deadline. A
+		// socket the object or the gateway was closing already keeps that
+		// cause; the deadline bounds its close too.
 		claimed := make([]*gws.Conn, 0, len(conns))
 		for _, c := range conns {
 			if s := c.sock.Load(); s != nil {
@@ -401,9 +400,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				claimed = append(claimed, s)
 			}
 		}
+		// One goroutine per socket: a close frame waits for that socket's
+		// write lock, and a stuck writer must not make every socket after
+		// it miss the deadline.
+		var writes sync.WaitGroup
 		for _, s := range claimed {
-			_ = s.WriteClose(closeGoingAway, []byte(goingAway.reason))
+			writes.Add(1)
+			go func() {
+				defer writes.Done()
+				_ = s.WriteClose(closeGoingAway, []byte(goingAway.reason))
+			}()
 		}
+		writes.Wait()
 	}
 
 	g.waitOnce.Do(func() {

@@ -118,12 +118,14 @@ func TestFramesBeforeUpgrade(t *testing.T) {
 		wantFrames  int
 		wantCode    uint16
 		wantReason  string
+		queueBytes  int // 0: the default
 	}{
-		{"frames, then the object's close", 3, true, 3, 4000, "bye"},
-		{"more frames than the queue holds", 5, false, 0, 1008, "slow reader"},
+		{"frames, then the object's close", 3, true, 3, 4000, "bye", 0},
+		{"more frames than the queue holds", 5, false, 0, 1008, "slow reader", 0},
+		{"more bytes than the queue holds", 3, true, 0, 1008, "slow reader", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := New(nil, Options{SendQueue: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			g := New(nil, Options{SendQueue: 4, SendQueueBytes: tc.queueBytes, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			c := &conn{g: g, drained: make(chan struct{}, 1)}
 			for i := range tc.frames {
 				_ = c.Send(&host.Frame{Kind: abi.Text, Data: []byte(strconv.Itoa(i))})

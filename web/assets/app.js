@@ -159,7 +159,7 @@
         setStatus('online', 'online', ` as ${you}`);
         ui.status.title = '';
         setMembers(f.members);
-        (f.history || []).forEach(showMessage);
+        (f.history || []).forEach((m) => showMessage(m, true));
         flush();
         startPing();
         break;
@@ -173,7 +173,7 @@
         break;
       }
       case 'message':
-        showMessage(f);
+        showMessage(f, false);
         break;
       case 'error':
         notice(`The room says: ${f.error}`, 'error');
@@ -257,11 +257,13 @@
     ui.members.classList.remove('stale');
   }
 
-  // showMessage shows a message once: the history of a welcome repeats the
-  // messages seen before a reconnect.
-  function showMessage(m) {
+  // showMessage shows a message. The history of a welcome repeats the
+  // messages seen before a reconnect, so those are skipped when already
+  // shown; live messages always show (two identical texts can share a
+  // millisecond).
+  function showMessage(m, fromHistory) {
     const key = `${m.ts}\n${m.from}\n${m.text}`;
-    if (shown.has(key)) return;
+    if (fromHistory && shown.has(key)) return;
     shown.add(key);
     const at = new Date(Number.isFinite(m.ts) ? m.ts : Date.now());
     append(el('li', { class: m.from === you ? 'msg mine' : 'msg', 'data-testid': 'message', 'data-key': key },
