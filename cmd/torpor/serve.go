@@ -123,6 +123,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		MaxFrame:         s.Host.Limits.FrameSize,
 		SendQueue:        s.SendQueue,
 		SendQueueBytes:   s.SendQueueBytes,
+		MaxConns:         s.MaxConns,
 		Logger:           log,
 	})
 	mux := http.NewServeMux()

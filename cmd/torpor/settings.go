@@ -35,6 +35,7 @@ type serveSettings struct {
 	PingInterval     time.Duration
 	SendQueue        int
 	SendQueueBytes   int
+	MaxConns         int
 
 	// Host holds the host's own settings (idle, pool, mailbox, failures,
 	// alarm retries and every limit), bound to flags field by field.
@@ -68,6 +69,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.PingInterval, "ping-interval", 30*time.Second, "WebSocket keepalive ping interval; a peer silent for twice this is closed")
 	fs.IntVar(&s.SendQueue, "send-queue", 256, "frames queued per connection before a slow reader is closed")
 	fs.IntVar(&s.SendQueueBytes, "send-queue-bytes", 8<<20, "bytes queued per connection before a slow reader is closed")
+	fs.IntVar(&s.MaxConns, "max-conns", 50000, "WebSocket connections (and handshakes) open at once; more are answered 503")
 
 	fs.Uint32Var(&s.Host.Limits.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
 	fs.DurationVar(&s.Host.Limits.EventCPU, "event-cpu", d.EventCPU, "time limit for one event handler")

@@ -94,6 +94,9 @@ type Options struct {
 	// same consequence; a single frame is always accepted by an empty
 	// queue. Default 8 MiB.
 	SendQueueBytes int
+	// MaxConns bounds the sockets open, and handshakes under way, at once;
+	// past it an upgrade is answered 503 with Retry-After. Default 50,000.
+	MaxConns int
 	// Logger receives connection-level events; default slog.Default().
 	Logger *slog.Logger
 }
@@ -104,6 +107,7 @@ const (
 	defaultPingInterval     = 30 * time.Second
 	defaultSendQueue        = 256
 	defaultSendQueueBytes   = 8 << 20
+	defaultMaxConns         = 50000
 )
 
 // Timeouts that are not worth an option.
@@ -135,6 +139,9 @@ func (o Options) withDefaults() Options {
 	if o.SendQueueBytes <= 0 {
 		o.SendQueueBytes = defaultSendQueueBytes
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = defaultMaxConns
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -159,6 +166,7 @@ type Gateway struct {
 	upgrader *gws.Upgrader
 	frames   frameCache
 	stats    stats
+	open     atomic.Int64 // sockets open plus handshakes under way, against MaxConns
 
 	// ctx ends with Shutdown: it stops the keepalive loop, cuts short
 	// connects in progress and frames waiting for a full mailbox.
@@ -179,6 +187,7 @@ type Gateway struct {
 type stats struct {
 	slowReaders atomic.Uint64 // sockets closed because their queue overflowed
 	stalled     atomic.Uint64 // sockets closed because their writes made no progress
+	atCapacity  atomic.Uint64 // upgrades refused because MaxConns sockets were open
 }
 
 // New builds a gateway in front of h. It starts no goroutine: the first
@@ -264,6 +273,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	// A socket, even idle, costs buffers, and a half-sent frame costs up to
+	// MaxFrame: the number of sockets (and handshakes) is bounded.
+	if g.open.Add(1) > int64(g.opts.MaxConns) {
+		g.open.Add(-1)
+		g.stats.atCapacity.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "server at capacity: too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	registered := false
+	defer func() {
+		if !registered {
+			g.open.Add(-1)
+		}
+	}()
 
 	c := &conn{g: g, id: id, remote: r.RemoteAddr, drained: make(chan struct{}, 1)}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.HandshakeTimeout)
@@ -311,6 +335,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.nc = hj.nc
 	s.Session().(*session).c = c
+	registered = true
 	g.register(c, s)
 }
 
@@ -351,6 +376,7 @@ func (g *Gateway) register(c *conn, s *gws.Conn) {
 	}
 	go func() {
 		defer g.wg.Done()
+		defer g.open.Add(-1)
 		c.run(s)
 	}()
 }

@@ -601,3 +601,24 @@ func TestSlowReaderByteBudget(t *testing.T) {
 	drainUntilClosed(t, stuck)
 	hosttest.Eventually(t, "the host to forget the slow reader", func() bool { return e.object(t, "broadcast/bytes").Conns == 1 })
 }
+
+// At MaxConns open sockets the gateway answers 503 with Retry-After before
+// any plugin code runs; a closed socket frees its place.
+func TestMaxConns(t *testing.T) {
+	e := newEnv(t, host.Options{}, gateway.Options{MaxConns: 2}, "broadcast")
+	a := e.dial(t, "/broadcast/full")
+	e.dial(t, "/broadcast/full")
+	_, resp, err := e.tryDial("/broadcast/full", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third socket: err %v, response %v; want 503 with Retry-After", err, resp)
+	}
+	a.conn.WriteClose(1000, nil)
+	hosttest.Eventually(t, "the closed socket to free its place", func() bool {
+		c, _, err := e.tryDial("/broadcast/full", nil)
+		if err != nil {
+			return false
+		}
+		c.conn.WriteClose(1000, nil)
+		return true
+	})
+}
