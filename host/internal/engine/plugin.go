@@ -296,8 +296,15 @@ func (p *Plugin) Retire(ctx context.Context) {
 	p.mu.Unlock()
 	close(p.stop)
 	p.wg.Wait()
-	for len(p.ready) > 0 {
-		(<-p.ready).mod.Close(ctx)
+	// Never a blocking receive: an Acquire that began before retirement may
+	// take the last ready instance between a length check and the receive.
+	for drained := false; !drained; {
+		select {
+		case inst := <-p.ready:
+			inst.mod.Close(ctx)
+		default:
+			drained = true
+		}
 	}
 	p.release(ctx, 0)
 }
