@@ -10,6 +10,7 @@ import (
 
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/bytesize"
 )
 
 func newObjectCmd(cf *clientFlags) *cobra.Command {
@@ -89,7 +90,7 @@ func inspectObject(ctx context.Context, e *clientEnv, args []string) error {
 	}
 	memory := "-"
 	if d.MemoryPages > 0 {
-		memory = fmt.Sprintf("%s (%s)", plural(int(d.MemoryPages), "page"), sizeText(int64(d.MemoryPages)*64<<10))
+		memory = fmt.Sprintf("%s (%s)", plural(int(d.MemoryPages), "page"), bytesize.Format(int64(d.MemoryPages)*64<<10))
 	}
 	t := newTable(e.stdout)
 	t.row("ID", d.ID)
@@ -101,8 +102,8 @@ func inspectObject(ctx context.Context, e *clientEnv, args []string) error {
 	t.row("VERSION", orDash(d.Version))
 	t.row("LAST EVENT", timeText(d.LastEvent))
 	t.row("HIBERNATED", timeText(d.Hibernated))
-	t.row("SNAPSHOT", sizeText(int64(d.SnapshotSize)))
-	t.row("STORAGE", fmt.Sprintf("%s, %s", plural(d.StorageKeys, "key"), sizeText(d.StorageBytes)))
+	t.row("SNAPSHOT", bytesize.Format(int64(d.SnapshotSize)))
+	t.row("STORAGE", fmt.Sprintf("%s, %s", plural(d.StorageKeys, "key"), bytesize.Format(d.StorageBytes)))
 	t.row("ALARM", alarm)
 	t.row("MEMORY", memory)
 	t.row("CONNECTIONS", strconv.Itoa(d.Conns))
@@ -115,7 +116,7 @@ func inspectObject(ctx context.Context, e *clientEnv, args []string) error {
 	fmt.Fprintln(e.stdout)
 	t = newTable(e.stdout, "CONNECTION", "TAGS", "ATTACHMENT")
 	for _, c := range d.Connections {
-		t.row(strconv.FormatUint(c.ID, 10), orDash(strings.Join(c.Tags, ",")), sizeText(int64(c.AttachmentSize)))
+		t.row(strconv.FormatUint(c.ID, 10), orDash(strings.Join(c.Tags, ",")), bytesize.Format(int64(c.AttachmentSize)))
 	}
 	return t.flush()
 }

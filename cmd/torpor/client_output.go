@@ -49,21 +49,6 @@ func timeText(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-// sizeText renders a byte count: "812 B", "1.9 MiB".
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	s := strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/float64(div)), ".0")
-	return s + " " + string("KMGTPE"[exp]) + "iB"
-}
-
 // shortSHA is the first 12 hex digits of a version, as git shortens hashes.
 func shortSHA(sha string) string {
 	if len(sha) > 12 {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/bytesize"
 )
 
 func newPluginCmd(cf *clientFlags) *cobra.Command {
@@ -63,9 +64,9 @@ func uploadPlugin(ctx context.Context, e *clientEnv, args []string) error {
 		return printJSON(e.stdout, p)
 	}
 	if created {
-		_, err = fmt.Fprintf(e.stdout, "uploaded %s version %s (%s); it is active\n", p.Name, shortSHA(p.SHA256), sizeText(p.Size))
+		_, err = fmt.Fprintf(e.stdout, "uploaded %s version %s (%s); it is active\n", p.Name, shortSHA(p.SHA256), bytesize.Format(p.Size))
 	} else {
-		_, err = fmt.Fprintf(e.stdout, "%s already had version %s (%s); it is active\n", p.Name, shortSHA(p.SHA256), sizeText(p.Size))
+		_, err = fmt.Fprintf(e.stdout, "%s already had version %s (%s); it is active\n", p.Name, shortSHA(p.SHA256), bytesize.Format(p.Size))
 	}
 	return err
 }
@@ -84,7 +85,7 @@ func listPlugins(ctx context.Context, e *clientEnv, _ []string) error {
 	}
 	t := newTable(e.stdout, "NAME", "VERSION", "SIZE", "UPLOADED")
 	for _, p := range ps {
-		t.row(p.Name, shortSHA(p.SHA256), sizeText(p.Size), timeText(&p.Created))
+		t.row(p.Name, shortSHA(p.SHA256), bytesize.Format(p.Size), timeText(&p.Created))
 	}
 	return t.flush()
 }
@@ -104,7 +105,7 @@ func inspectPlugin(ctx context.Context, e *clientEnv, args []string) error {
 		if v.Active {
 			active = "yes"
 		}
-		t.row(v.SHA256, sizeText(v.Size), timeText(&v.Created), active)
+		t.row(v.SHA256, bytesize.Format(v.Size), timeText(&v.Created), active)
 	}
 	return t.flush()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/internal/bytesize"
 )
 
 // uploadPlugin: POST /v1/plugins/{name}, body = the wasm module. 201 with the
@@ -65,9 +66,9 @@ func (a *api) uploadPlugin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) tooLarge(size int64) error {
-	msg := fmt.Sprintf("plugin is larger than the %s upload limit of this host", sizeString(a.maxUpload))
+	msg := fmt.Sprintf("plugin is larger than the %s upload limit of this host", bytesize.Format(a.maxUpload))
 	if size >= 0 {
-		msg = fmt.Sprintf("plugin is %s, over the %s upload limit of this host", sizeString(size), sizeString(a.maxUpload))
+		msg = fmt.Sprintf("plugin is %s, over the %s upload limit of this host", bytesize.Format(size), bytesize.Format(a.maxUpload))
 	}
 	return &requestError{status: http.StatusRequestEntityTooLarge, msg: msg}
 }
@@ -191,21 +192,4 @@ func (a *api) eachObject(f host.ObjectFilter, fn func(host.ObjectInfo)) error {
 		}
 		f.After = infos[len(infos)-1].ID.String()
 	}
-}
-
-// sizeString renders a byte count for messages: "1.9 MiB".
-func sizeString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	s := fmt.Sprintf("%.1f", v)
-	s = strings.TrimSuffix(s, ".0")
-	return s + " " + string("KMGTPE"[exp]) + "iB"
 }
