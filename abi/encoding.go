@@ -75,6 +75,10 @@ func AppendPair(dst, key, value []byte) []byte {
 	return AppendItem(AppendItem(dst, key), value)
 }
 
+// PairSize is how many bytes AppendPair adds for a key and a value of these
+// lengths.
+func PairSize(keyLen, valueLen int) int { return 8 + keyLen + valueLen }
+
 // DecodePairs decodes pairs; the returned slices alias b.
 func DecodePairs(b []byte) ([]Pair, error) {
 	var out []Pair

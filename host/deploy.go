@@ -22,7 +22,12 @@ type deployed struct {
 type PluginVersion = store.PluginVersion
 
 func (h *Host) pluginConfig() engine.PluginConfig {
-	return engine.PluginConfig{Pool: max(h.opts.Prewarm, 0)}
+	l := h.opts.Limits
+	return engine.PluginConfig{
+		Pool:           max(h.opts.Prewarm, 0),
+		Init:           engine.Deadline{CPU: l.InitCPU, Wall: l.InitWall},
+		CompileTimeout: h.opts.CompileTimeout,
+	}
 }
 
 // Deploy validates wasm as a plugin, stores it as a version of name and makes
@@ -36,22 +41,30 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 	if err := ValidatePluginName(name); err != nil {
 		return PluginVersion{}, err
 	}
-	h.deployMu.Lock()
-	defer h.deployMu.Unlock()
 	if h.isClosing() {
 		return PluginVersion{}, ErrClosed
 	}
 	sum := sha256.Sum256(wasm)
 	sha := hex.EncodeToString(sum[:])
-	h.pmu.RLock()
-	cur := h.plugins[name]
-	h.pmu.RUnlock()
-	if cur != nil && cur.version.SHA256 == sha {
+	if cur := h.activePlugin(name); cur != nil && cur.version.SHA256 == sha {
 		return cur.version, nil
 	}
-	p, err := h.engine.Compile(ctx, wasm, h.pluginConfig())
+	// Compiling is the slow part and runs on untrusted bytes: it happens
+	// outside the deploy lock, so a module that takes its whole budget holds
+	// up no other deploy, and at most one per core runs at once.
+	p, err := h.compile(ctx, wasm)
 	if err != nil {
 		return PluginVersion{}, fmt.Errorf("deploy %s: %w", name, err)
+	}
+	h.deployMu.Lock()
+	defer h.deployMu.Unlock()
+	if h.isClosing() {
+		p.Retire(ctx)
+		return PluginVersion{}, ErrClosed
+	}
+	if cur := h.activePlugin(name); cur != nil && cur.version.SHA256 == sha {
+		p.Retire(ctx) // the same bytes won a race to deploy
+		return cur.version, nil
 	}
 	ver, err := h.store.PutPlugin(name, wasm)
 	if err != nil {
@@ -67,6 +80,35 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 	}
 	h.log.Info("plugin deployed", "plugin", name, "sha256", ver.SHA256, "bytes", ver.Size)
 	return ver, nil
+}
+
+// compile validates and compiles wasm: first in the compile sandbox when
+// the host has one, then in-process.
+func (h *Host) compile(ctx context.Context, wasm []byte) (*engine.Plugin, error) {
+	select {
+	case h.compiling <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait to compile: %w", ctx.Err())
+	case <-h.closing:
+		return nil, ErrClosed
+	}
+	defer func() { <-h.compiling }()
+	if len(h.opts.CompileCommand) > 0 && len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" {
+		if err := h.compileInChild(ctx, wasm); err != nil {
+			if errors.Is(err, ErrCompileBudget) {
+				h.stats.compileRefused.Add(1)
+			}
+			return nil, err
+		}
+	}
+	p, err := h.engine.Compile(ctx, wasm, h.pluginConfig())
+	if errors.Is(err, engine.ErrClosed) {
+		return nil, ErrClosed
+	}
+	if errors.Is(err, ErrCompileBudget) {
+		h.stats.compileRefused.Add(1)
+	}
+	return p, err
 }
 
 // RemovePlugin deletes every version of a plugin. Its objects' data stays in

@@ -37,6 +37,8 @@ type event struct {
 	attachments map[uint64][]byte
 	tags        []string
 	autoResp    map[string][]byte // copy-on-write of the object's pairs
+
+	logBytes int // guest log bytes this event wrote
 }
 
 // output is one frame or close, kept in the order the guest asked for them.
@@ -428,26 +430,49 @@ func (ev *event) StorageDelete(key []byte) abi.Status {
 // than a silently shortened list; the guest pages with limit and after.
 const maxListEntries = 256
 
-func (ev *event) StorageList(dst []byte, prefix, after []byte, limit uint32) ([]byte, abi.Status) {
+func (ev *event) StorageList(buf []byte, prefix, after []byte, limit uint32) (int, abi.Status) {
 	if limit > maxListEntries {
-		return nil, abi.TooLarge
+		return 0, abi.TooLarge
 	}
 	want := int(limit)
 	if want == 0 {
 		want = maxListEntries + 1 // one more tells "all" from "too many"
 	}
-	kvs, err := ev.tx().List(prefix, after, want)
+	// Two passes over the store, neither copying a value into the host's
+	// heap: the first sizes the result, the second encodes it into the
+	// guest's buffer, when it fits.
+	size, count := 0, 0
+	err := ev.tx().Scan(prefix, after, want, func(key, value []byte) error {
+		size += abi.PairSize(len(key), len(value))
+		count++
+		return nil
+	})
 	if err != nil {
-		return nil, ev.storeFailed(err)
+		return 0, ev.storeFailed(err)
 	}
-	if len(kvs) > maxListEntries {
-		return nil, abi.TooLarge
+	if count > maxListEntries {
+		return 0, abi.TooLarge
 	}
-	for _, kv := range kvs {
-		dst = abi.AppendPair(dst, kv.Key, kv.Value)
+	if size > len(buf) {
+		return size, abi.BufferTooSmall
 	}
-	return dst, abi.OK
+	dst := buf[:0]
+	err = ev.tx().Scan(prefix, after, count, func(key, value []byte) error {
+		if abi.PairSize(len(key), len(value)) > cap(dst)-len(dst) {
+			return errListChanged
+		}
+		dst = abi.AppendPair(dst, key, value)
+		return nil
+	})
+	if err != nil {
+		return 0, ev.storeFailed(err)
+	}
+	return len(dst), abi.OK
 }
+
+// errListChanged cannot happen: one event's transaction sees the same data
+// in both passes of StorageList. It guards the guest's buffer all the same.
+var errListChanged = errors.New("storage changed between the passes of a list")
 
 func (ev *event) AlarmSet(unixMilli int64) abi.Status {
 	if !ev.effects() {
@@ -511,10 +536,6 @@ func (ev *event) SetAutoResponse(request, response []byte) abi.Status {
 	}
 	ev.autoResp[string(request)] = bytes.Clone(response)
 	return abi.OK
-}
-
-func (ev *event) Log(level abi.LogLevel, msg []byte) {
-	ev.o.h.logGuest(ev.o.key, level, msg)
 }
 
 func (ev *event) ObjectID() string { return ev.o.key }

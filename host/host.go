@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,10 @@ type Host struct {
 	connSeq   atomic.Uint64
 	alarmKick chan struct{} // cap 1
 
+	eventDeadline engine.Deadline
+	compiling     chan struct{} // bounds the compilations under way
+	stats         stats
+
 	runMu   sync.Mutex // guards closed and wg.Add, so Close's Wait is not raced
 	closed  bool
 	closing chan struct{}
@@ -68,20 +73,26 @@ func New(opts Options) (*Host, error) {
 		CacheDir:      opts.CacheDir,
 		MemoryPages:   opts.Limits.MemoryPages,
 		Interruptible: true,
+		MemoryBudget:  opts.MemoryBudget,
+		PluginMemory:  opts.PluginMemory,
+		GuestCalls:    opts.GuestCalls,
+		PluginCalls:   opts.PluginCalls,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	h := &Host{
-		opts:      opts,
-		log:       opts.Logger,
-		store:     st,
-		engine:    eng,
-		plugins:   map[string]*deployed{},
-		objects:   map[string]*object{},
-		alarmKick: make(chan struct{}, 1),
-		closing:   make(chan struct{}),
+		opts:          opts,
+		log:           opts.Logger,
+		store:         st,
+		engine:        eng,
+		plugins:       map[string]*deployed{},
+		objects:       map[string]*object{},
+		alarmKick:     make(chan struct{}, 1),
+		closing:       make(chan struct{}),
+		compiling:     make(chan struct{}, max(1, runtime.NumCPU())),
+		eventDeadline: engine.Deadline{CPU: opts.Limits.EventCPU, Wall: opts.Limits.EventWall},
 	}
 	// Connection ids must not repeat across restarts, since stored connection
 	// tables outlive the process; microseconds since the epoch stay below
@@ -135,6 +146,10 @@ func (h *Host) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("close host: %w", ctx.Err()))
+		// Out of time: stop every guest now rather than wait out its
+		// limit. The objects it served lose what they did since their last
+		// snapshot, as in a crash; their storage is committed already.
+		h.engine.Interrupt()
 		<-done
 	}
 	// Every loop has exited, so nothing else touches the objects now. Those

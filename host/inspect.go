@@ -274,7 +274,15 @@ func (h *Host) Evict(ctx context.Context, id ObjectID, opts EvictOptions) error 
 // control runs fn on the object's goroutine and waits for its result.
 func (o *object) control(ctx context.Context, fn func(*object) error) error {
 	done := make(chan error, 1)
-	env := &envelope{kind: envControl, fn: func(o *object) { done <- fn(o) }}
+	env := &envelope{kind: envControl, fn: func(o *object) {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%s: internal error", o.key)
+				panic(r) // for handleContained, which logs and counts it
+			}
+		}()
+		done <- fn(o)
+	}}
 	if err := o.enqueue(ctx, env); err != nil {
 		return err
 	}

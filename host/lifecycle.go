@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/torpor-dev/torpor/abi"
@@ -20,6 +21,32 @@ const (
 	closeGoingAway     = 1001 // connection abandoned, host restarted
 	closeInternalError = 1011 // object failed
 )
+
+// handleContained runs one envelope and contains a panic in the host's own
+// handling of it (wazero already turns a panic inside a host call into a
+// trap): the event's effects are discarded and the instance dropped, as
+// after a trap, the panic is logged once with its stack and counted, and a
+// caller waiting for the answer hears of an internal error. Nothing outside
+// this object is touched.
+func (o *object) handleContained(env *envelope) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		o.h.stats.panics.Add(1)
+		o.h.log.Error("panic while handling an event; contained to the object", "object", o.key, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		if o.ev != nil {
+			o.ev.discard()
+		}
+		o.closing = nil
+		o.dropInstance()
+		if env.reply != nil && env.state.CompareAndSwap(envPending, envAnswered) {
+			env.reply <- connectResult{err: fmt.Errorf("%s: internal error", o.key)}
+		}
+	}()
+	o.handle(env)
+}
 
 // handle runs one envelope on the loop goroutine.
 func (o *object) handle(env *envelope) {
@@ -194,7 +221,7 @@ func (o *object) ensureLive() error {
 func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res uint32, ev *event) {
 	ev = o.beginEvent(export, data, args)
 	o.inst.Bind(ev)
-	res, err := o.inst.Call(export, o.h.opts.Limits.EventCPU, args...)
+	res, err := o.inst.Call(export, o.h.eventDeadline, args...)
 	if o.inst != nil {
 		o.inst.Bind(nil)
 	}

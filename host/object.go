@@ -74,6 +74,7 @@ type object struct {
 	closing  *conn              // the connection whose close event runs
 	// connsDirty: the table changed since it was last written to the store.
 	connsDirty bool
+	logs       logLimiter
 }
 
 // conn is one connection in an object's table.
@@ -224,7 +225,8 @@ func (o *object) loop() {
 			if !env.unbounded {
 				<-o.slots
 			}
-			o.handle(env)
+			o.handleContained(env)
+			o.reportDroppedLogs()
 			if env.kind != envControl {
 				idleAt = time.Now().Add(o.h.opts.Idle)
 			}

@@ -2,8 +2,12 @@ package host
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 )
 
@@ -38,6 +42,35 @@ type Options struct {
 	// 6 and 1 s.
 	AlarmRetries   int
 	AlarmRetryBase time.Duration
+	// MemoryBudget bounds the memory plugins can make the host hold, in
+	// bytes: the linear memory of every instance, live or waiting in a
+	// pool. A grow past it fails inside the guest that asked, an
+	// instantiation past it fails that wake or connect; pool instances are
+	// given up first. Default: half the machine's memory. PluginMemory is
+	// one plugin's share of it; default half the budget, so that one
+	// plugin's objects can never take it all from the others.
+	MemoryBudget int64
+	PluginMemory int64
+	// GuestCalls bounds the guest calls (handlers, instantiations) running
+	// at once, host-wide, and PluginCalls those of one plugin. A running
+	// guest holds a Go scheduler slot (P) until it returns, so the host
+	// keeps some Ps out of reach of guests and one plugin's busy objects out
+	// of reach of the rest: given more Ps than cores (`torpor serve` sets
+	// GOMAXPROCS so), the kernel shares the cores fairly between a busy
+	// plugin and its neighbours. Defaults: GOMAXPROCS-1 (at least 1) and the
+	// number of cores.
+	GuestCalls  int
+	PluginCalls int
+	// CompileCommand, when set, is the command line of a child process
+	// that first compiles every uploaded module (sent on its stdin; see
+	// RunCompileWorker) under CompileTimeout and CompileMemory, so that a
+	// module built to exhaust the compiler's time or memory is refused
+	// without touching the host. Without it the host compiles in-process,
+	// bounded by CompileTimeout between functions only. Defaults 10 s and
+	// 512 MiB.
+	CompileCommand []string
+	CompileTimeout time.Duration
+	CompileMemory  int64
 	// NoSync trades durability for speed: committed events may be lost in a
 	// crash. For tests and benchmarks only.
 	NoSync bool
@@ -53,9 +86,26 @@ type Limits struct {
 	// MemoryPages caps an instance's linear memory in 64 KiB pages; default
 	// 1024 (64 MiB). Growing past it fails inside the guest.
 	MemoryPages uint32
-	// EventCPU is the wall time one handler may run; default 1 s. An overrun
-	// aborts the handler and counts as a failure.
+	// EventCPU is the CPU time one handler may use; default 1 s. It is the
+	// handler's own time, read from its thread's CPU clock, so a busy
+	// machine never fails a healthy handler. An overrun aborts the handler
+	// and counts as a failure.
 	EventCPU time.Duration
+	// EventWall bounds one handler's wall-clock time whatever its CPU use;
+	// default 30 s.
+	EventWall time.Duration
+	// InitCPU and InitWall bound one instantiation: the module's start
+	// function and _initialize together; defaults 10 s and 30 s.
+	InitCPU  time.Duration
+	InitWall time.Duration
+	// LogLine caps one guest log line, in bytes (longer ones are cut);
+	// default 4 KiB. LogEvent caps the log bytes of one event (default 64
+	// KiB), LogRate the lines an object may log per second, averaged over
+	// ten seconds (default 100). What is past them is dropped, and the
+	// count of dropped lines logged once per event.
+	LogLine  int
+	LogEvent int
+	LogRate  int
 	// FrameSize is the largest frame in either direction; default 1 MiB.
 	FrameSize int
 	// ConnsPerObject caps open connections per object; default 32,768.
@@ -87,6 +137,12 @@ func DefaultLimits() Limits {
 	return Limits{
 		MemoryPages:      1024,
 		EventCPU:         time.Second,
+		EventWall:        30 * time.Second,
+		InitCPU:          10 * time.Second,
+		InitWall:         30 * time.Second,
+		LogLine:          4096,
+		LogEvent:         64 << 10,
+		LogRate:          100,
 		FrameSize:        1 << 20,
 		ConnsPerObject:   32768,
 		AttachmentSize:   2048,
@@ -112,8 +168,28 @@ func DefaultOptions() Options {
 		MaxFailures:    3,
 		AlarmRetries:   6,
 		AlarmRetryBase: time.Second,
+		MemoryBudget:   defaultMemoryBudget(),
+		GuestCalls:     max(1, runtime.GOMAXPROCS(0)-1),
+		PluginCalls:    runtime.NumCPU(),
+		CompileTimeout: 10 * time.Second,
+		CompileMemory:  512 << 20,
 		Limits:         DefaultLimits(),
 	}
+}
+
+// defaultMemoryBudget is half the machine's memory, or 2 GiB where it
+// cannot be read.
+func defaultMemoryBudget() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var kib int64
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil && kib > 0 {
+				return kib << 10 / 2
+			}
+		}
+	}
+	return 2 << 30
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -142,13 +218,36 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = def.MemoryBudget
+	}
+	if o.PluginMemory <= 0 {
+		o.PluginMemory = o.MemoryBudget / 2
+	}
+	set(&o.GuestCalls, def.GuestCalls)
+	set(&o.PluginCalls, def.PluginCalls)
+	if o.CompileTimeout <= 0 {
+		o.CompileTimeout = def.CompileTimeout
+	}
+	if o.CompileMemory <= 0 {
+		o.CompileMemory = def.CompileMemory
+	}
 	d, l := def.Limits, &o.Limits
 	if l.MemoryPages == 0 {
 		l.MemoryPages = d.MemoryPages
 	}
-	if l.EventCPU <= 0 {
-		l.EventCPU = d.EventCPU
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
+	dur(&l.EventCPU, d.EventCPU)
+	dur(&l.EventWall, max(d.EventWall, l.EventCPU))
+	dur(&l.InitCPU, d.InitCPU)
+	dur(&l.InitWall, max(d.InitWall, l.InitCPU))
+	set(&l.LogLine, d.LogLine)
+	set(&l.LogEvent, d.LogEvent)
+	set(&l.LogRate, d.LogRate)
 	set(&l.FrameSize, d.FrameSize)
 	set(&l.ConnsPerObject, d.ConnsPerObject)
 	set(&l.AttachmentSize, d.AttachmentSize)

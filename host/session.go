@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -130,17 +129,4 @@ func (s *Session) Close(ctx context.Context, code int, reason string) error {
 		return nil
 	}
 	return err
-}
-
-func (h *Host) logGuest(object string, level abi.LogLevel, msg []byte) {
-	lvl := slog.LevelInfo
-	switch level {
-	case abi.LogDebug:
-		lvl = slog.LevelDebug
-	case abi.LogWarn:
-		lvl = slog.LevelWarn
-	case abi.LogError:
-		lvl = slog.LevelError
-	}
-	h.log.Log(context.Background(), lvl, string(msg), "object", object, "source", "plugin")
 }

@@ -122,35 +122,45 @@ func (t *Txn) Delete(key []byte) error {
 // all), as the Txn sees them, its own writes and deletes included.
 func (t *Txn) List(prefix, after []byte, limit int) ([]KV, error) {
 	var out []KV
-	err := t.do("list", func(txn *badger.Txn) error {
+	err := t.Scan(prefix, after, limit, func(key, value []byte) error {
+		out = append(out, KV{Key: append([]byte(nil), key...), Value: append([]byte{}, value...)})
+		return nil
+	})
+	return out, err
+}
+
+// Scan calls fn for the pairs List would return, in the same order, without
+// copying them into the heap: key and value are valid only during fn. A
+// caller that must know how large a result is before it takes it scans
+// twice. An error from fn ends the scan and is returned.
+func (t *Txn) Scan(prefix, after []byte, limit int, fn func(key, value []byte) error) error {
+	return t.do("list", func(txn *badger.Txn) error {
 		full := t.storageKey(prefix)
 		var from []byte
 		if after != nil {
 			from = t.storageKey(after)
 		}
-		opts := badger.IteratorOptions{Prefix: full, PrefetchValues: true, PrefetchSize: 100}
-		if limit > 0 && limit < opts.PrefetchSize {
-			opts.PrefetchSize = limit
-		}
-		it := txn.NewIterator(opts)
+		// No prefetching: it would copy up to PrefetchSize values into the
+		// host's heap ahead of the caller, which reads each value once.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: full})
 		defer it.Close()
+		n := 0
 		for it.Seek(seekAfter(full, from)); it.Valid(); it.Next() {
 			item := it.Item()
 			if from != nil && string(item.Key()) == string(from) {
 				continue
 			}
-			if limit > 0 && len(out) >= limit {
+			if limit > 0 && n >= limit {
 				break
 			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
+			n++
+			key := item.Key()[len(t.prefix):]
+			if err := item.Value(func(v []byte) error { return fn(key, v) }); err != nil {
 				return err
 			}
-			out = append(out, KV{Key: item.KeyCopy(nil)[len(t.prefix):], Value: v})
 		}
 		return nil
 	})
-	return out, err
 }
 
 // Alarm returns the object's alarm as the Txn sees it, or ErrNotFound.

@@ -57,6 +57,9 @@ type Options struct {
 	Self HostInfo
 	// Logger receives request failures and changes; default slog.Default().
 	Logger *slog.Logger
+	// Stats adds sections to GET /v1/stats beside "host" (the host's own
+	// counters), e.g. "gateway"; each function is called per request.
+	Stats map[string]func() any
 }
 
 // api is the handler New returns.
@@ -67,6 +70,7 @@ type api struct {
 	self      HostInfo
 	log       *slog.Logger
 	mux       *http.ServeMux
+	stats     map[string]func() any
 }
 
 // New returns the admin API for h as an http.Handler, safe for concurrent
@@ -95,6 +99,7 @@ func New(h *host.Host, opts Options) http.Handler {
 		self:      opts.Self,
 		log:       opts.Logger,
 		mux:       http.NewServeMux(),
+		stats:     opts.Stats,
 	}
 	a.mux.HandleFunc("POST /v1/plugins/{name}", a.uploadPlugin)
 	a.mux.HandleFunc("GET /v1/plugins", a.listPlugins)
@@ -104,7 +109,18 @@ func New(h *host.Host, opts Options) http.Handler {
 	a.mux.HandleFunc("GET /v1/objects/{plugin}/{name}", a.inspectObject)
 	a.mux.HandleFunc("POST /v1/objects/{plugin}/{name}/evict", a.evictObject)
 	a.mux.HandleFunc("GET /v1/hosts", a.listHosts)
+	a.mux.HandleFunc("GET /v1/stats", a.getStats)
 	return a
+}
+
+// getStats answers GET /v1/stats: {"host": {...}, and every Options.Stats
+// section}.
+func (a *api) getStats(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]any{"host": a.h.Stats()}
+	for name, fn := range a.stats {
+		out[name] = fn()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {

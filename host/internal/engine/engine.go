@@ -10,15 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/torpor-dev/torpor/abi"
 )
 
 // Config sets up an Engine. The zero value is usable: no compilation cache,
-// the wazero default memory limit, and no CPU-time interruption.
+// the wazero default memory limit, no memory budget, no bound on concurrent
+// guest calls and no interruption of calls.
 type Config struct {
 	// CacheDir keeps compiled machine code across restarts; "" disables it.
 	CacheDir string
@@ -26,14 +30,54 @@ type Config struct {
 	// memory.grow past it fails (returns -1) inside the guest.
 	MemoryPages uint32
 	// Interruptible makes a call stop when its context is done, which is how
-	// the per-event CPU-time limit works. It costs a check at every function
-	// entry and loop back-edge, so it is off only when no limit is wanted.
+	// every Deadline works. It costs a check at every function entry and
+	// loop back-edge, so it is off only when no limit is wanted.
 	Interruptible bool
+	// MemoryBudget bounds the linear memory of all instances together, in
+	// bytes, pools included; 0: no bound. PluginMemory bounds one plugin's
+	// instances (every version of it counts separately); 0: no bound.
+	MemoryBudget int64
+	PluginMemory int64
+	// GuestCalls bounds the guest calls (handlers and instantiations) that
+	// run at once, host-wide, and PluginCalls those of one plugin; 0: no
+	// bound. See slots.
+	GuestCalls  int
+	PluginCalls int
 }
 
 // Engine owns one wazero runtime. It is safe for concurrent use.
 type Engine struct {
-	rt wazero.Runtime
+	rt     wazero.Runtime
+	budget *budget
+	slots  *slots
+	cfg    Config
+
+	// ctx ends at Close, which stops every guest call in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	plugins map[*Plugin]struct{} // compiled and not yet freed, for reclaiming pools
+
+	stats Stats
+
+	freeOS chan struct{} // cap 1: return freed memory to the OS soon
+	wg     sync.WaitGroup
+}
+
+// Stats counts what the engine refused or contained. All fields are
+// cumulative since New.
+type Stats struct {
+	// MemoryRefused counts allocations and grows refused by the budget.
+	MemoryRefused uint64
+	// MemoryUsed is the linear memory charged to the budget now, in bytes.
+	MemoryUsed int64
+	// Timeouts counts guest calls stopped by their deadline.
+	Timeouts uint64
+	// StackOverflows counts guest calls that overflowed the native stack.
+	StackOverflows uint64
+	// WaitingCalls is how many guest calls wait for a slot now.
+	WaitingCalls int64
 }
 
 // New builds the runtime and instantiates the host modules.
@@ -53,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
@@ -61,12 +105,93 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s: %w", abi.ImportModule, err)
 	}
-	return &Engine{rt: rt}, nil
+	e := &Engine{
+		rt:      rt,
+		cfg:     cfg,
+		budget:  &budget{limit: cfg.MemoryBudget, perShare: cfg.PluginMemory},
+		slots:   newSlots(cfg.GuestCalls, cfg.PluginCalls),
+		plugins: map[*Plugin]struct{}{},
+		freeOS:  make(chan struct{}, 1),
+	}
+	e.budget.reclaim = e.reclaimPools
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.wg.Add(1)
+	go e.freeOSLoop()
+	return e, nil
 }
 
-// Close releases the runtime and every module in it.
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		MemoryRefused:  e.budget.refused.Load(),
+		MemoryUsed:     e.budget.used.Load(),
+		Timeouts:       atomic.LoadUint64(&e.stats.Timeouts),
+		StackOverflows: atomic.LoadUint64(&e.stats.StackOverflows),
+		WaitingCalls:   e.slots.waiting.Load(),
+	}
+}
+
+// Interrupt stops every guest call in progress and fails every later one
+// with ErrClosed; Close does it too. A host shutting down calls it when it
+// can wait no longer.
+func (e *Engine) Interrupt() { e.cancel() }
+
+// Close stops every guest call in progress and releases the runtime and
+// every module in it.
 func (e *Engine) Close(ctx context.Context) error {
+	e.cancel()
+	e.wg.Wait()
 	return e.rt.Close(ctx)
+}
+
+// ErrClosed is returned by calls into an engine that is closing.
+var ErrClosed = errors.New("engine closed")
+
+// reclaimPools closes every pool instance waiting to be handed out, so that
+// the memory they hold serves live objects; it reports whether it freed any.
+func (e *Engine) reclaimPools() bool {
+	e.mu.Lock()
+	ps := make([]*Plugin, 0, len(e.plugins))
+	for p := range e.plugins {
+		ps = append(ps, p)
+	}
+	e.mu.Unlock()
+	freed := false
+	for _, p := range ps {
+		if p.drainPool() {
+			freed = true
+		}
+	}
+	return freed
+}
+
+// returnMemory asks for freed memory to go back to the OS soon: after a
+// stack overflow, say, which leaves a native stack of a hundred MiB to the
+// garbage collector.
+func (e *Engine) returnMemory() {
+	select {
+	case e.freeOS <- struct{}{}:
+	default:
+	}
+}
+
+// freeOSLoop returns memory to the OS at most once a second, since each
+// time costs a full collection.
+func (e *Engine) freeOSLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.freeOS:
+		}
+		debug.FreeOSMemory()
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // ErrInvalid is wrapped by every validation failure of Compile; the rest of
@@ -75,4 +200,32 @@ var ErrInvalid = errors.New("invalid plugin")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// CheckCompile compiles wasm with the runtime settings of cfg and reports
+// only whether that succeeds: the child side of a host's compile sandbox,
+// which runs it in a process of its own under a time and memory bound. With
+// cfg.CacheDir set, the compiled code lands in the cache, so the host's own
+// compile of the same module afterwards costs a cache read.
+func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Interruptible)
+	if cfg.MemoryPages > 0 {
+		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
+	}
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return fmt.Errorf("compilation cache at %s: %w", cfg.CacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	defer rt.Close(ctx)
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return invalid("not a WebAssembly module (bad magic number)")
+	}
+	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+		return invalid("not a valid WebAssembly module: %v", err)
+	}
+	return nil
 }

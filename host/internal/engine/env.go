@@ -27,7 +27,10 @@ type Env interface {
 	StorageGet(key []byte) ([]byte, abi.Status)
 	StoragePut(key, value []byte) abi.Status
 	StorageDelete(key []byte) abi.Status
-	StorageList(dst []byte, prefix, after []byte, limit uint32) ([]byte, abi.Status)
+	// StorageList writes the result into buf when all of it fits and
+	// returns its length; otherwise it writes nothing and returns the length
+	// with BufferTooSmall.
+	StorageList(buf []byte, prefix, after []byte, limit uint32) (int, abi.Status)
 
 	AlarmSet(unixMilli int64) abi.Status
 	AlarmGet() (int64, abi.Status)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/tetratelabs/wazero"
@@ -235,6 +236,9 @@ func storageDelete(env Env, mem api.Memory, s []uint64) abi.Status {
 }
 
 // storage_list(prefix_ptr, prefix_len, after_ptr, after_len, limit, buf, cap, len_out)
+//
+// The Env encodes the result straight into the guest's buffer, so that a
+// guest listing large values in a loop costs the host no buffers of its own.
 func storageList(env Env, mem api.Memory, s []uint64) abi.Status {
 	prefix, ok := read(mem, s[0], s[1])
 	if !ok {
@@ -247,11 +251,23 @@ func storageList(env Env, mem api.Memory, s []uint64) abi.Status {
 	if !outOK(mem, s[5], s[6], s[7]) {
 		return abi.Bounds
 	}
-	pairs, st := env.StorageList(nil, prefix, after, u32(s[4]))
-	if st != abi.OK {
+	buf, _ := read(mem, s[5], s[6])
+	// prefix and after may overlap buf: the Env reads them before it
+	// writes anything, but keep its view of them stable.
+	prefix, after = bytes.Clone(prefix), cloneOrNil(after)
+	n, st := env.StorageList(buf, prefix, after, u32(s[4]))
+	if st != abi.OK && st != abi.BufferTooSmall {
 		return st
 	}
-	return out(mem, pairs, s[5], s[6], s[7])
+	mem.WriteUint32Le(u32(s[7]), uint32(n))
+	return st
+}
+
+func cloneOrNil(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return bytes.Clone(b)
 }
 
 // alarm_set(at_ms i64)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/torpor-dev/torpor/abi"
 )
 
 type instanceKey struct{}
@@ -22,6 +25,7 @@ type Instance struct {
 	fns    [numExports]api.Function
 	stack  []uint64
 	env    Env
+	logBuf []byte // fd_write's scratch line, reused
 }
 
 // Bind sets the Env the host functions act on; nil unbinds.
@@ -35,50 +39,73 @@ func (i *Instance) MemoryPages() uint32 { return i.mem.Size() / 65536 }
 
 // Errors of Call that callers branch on. Any other error is a trap.
 var (
-	ErrTimeout = errors.New("handler exceeded its CPU time limit")
+	ErrTimeout = errors.New("guest exceeded its time limit")
 	ErrExited  = errors.New("guest exited")
 )
 
-// Call runs a handler with the given arguments and a time limit (0: none)
-// and returns its i32 result. On any error the instance is unusable and must
-// be closed: its memory may hold half an event.
-func (i *Instance) Call(export int, limit time.Duration, args ...uint64) (uint32, error) {
+// Call runs a handler with the given arguments under d and returns its i32
+// result. On any error the instance is unusable and must be closed: its
+// memory may hold half an event.
+func (i *Instance) Call(export int, d Deadline, args ...uint64) (uint32, error) {
 	if i.fns[export] == nil {
 		return 0, fmt.Errorf("export %s is absent", exportNames[export])
 	}
 	copy(i.stack, args)
-	return i.call(context.Background(), export, limit)
+	return i.call(context.Background(), export, d)
 }
 
-func (i *Instance) call(parent context.Context, export int, limit time.Duration) (uint32, error) {
-	ctx := i.ctx
-	if parent != context.Background() {
-		// Only Compile passes a caller context; keep the instance value.
-		ctx = valueOnly{parent, i.ctx}
+func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32, error) {
+	err := i.plugin.engine.guard(parent, i.plugin, d, func(gctx context.Context) error {
+		return i.fns[export].CallWithStack(valueOnly{gctx, i.ctx}, i.stack)
+	})
+	if err == nil {
+		return uint32(i.stack[0]), nil
 	}
-	var cancel context.CancelFunc
-	if limit > 0 {
-		ctx, cancel = context.WithTimeout(ctx, limit)
-	}
-	err := i.fns[export].CallWithStack(ctx, i.stack)
-	if cancel != nil {
-		cancel()
-	}
-	if err != nil {
-		var exit *sys.ExitError
-		if errors.As(err, &exit) {
-			switch exit.ExitCode() {
-			case sys.ExitCodeDeadlineExceeded:
-				return 0, fmt.Errorf("%s: %w (%v)", exportNames[export], ErrTimeout, limit)
-			case sys.ExitCodeContextCanceled:
-				return 0, fmt.Errorf("%s: %w", exportNames[export], context.Canceled)
-			default:
-				return 0, fmt.Errorf("%s: %w with code %d", exportNames[export], ErrExited, exit.ExitCode())
-			}
+	i.plugin.engine.noteFailure(err)
+	var exit *sys.ExitError
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return 0, fmt.Errorf("%s: %w", exportNames[export], err)
+	case errors.Is(err, ErrClosed):
+		return 0, fmt.Errorf("%s: %w", exportNames[export], err)
+	case errors.As(err, &exit):
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return 0, fmt.Errorf("%s: %w", exportNames[export], context.Canceled)
+		default:
+			return 0, fmt.Errorf("%s: %w with code %d", exportNames[export], ErrExited, exit.ExitCode())
 		}
-		return 0, fmt.Errorf("%s trapped: %w", exportNames[export], err)
 	}
-	return uint32(i.stack[0]), nil
+	return 0, fmt.Errorf("%s trapped: %w", exportNames[export], err)
+}
+
+// noteFailure counts a failed guest call, and after a stack overflow asks
+// for the native stack it grew (up to ~100 MiB, outside the linear memory
+// budget) to be returned to the OS once the instance is gone.
+func (e *Engine) noteFailure(err error) {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		atomic.AddUint64(&e.stats.Timeouts, 1)
+	case strings.Contains(err.Error(), "stack overflow"):
+		atomic.AddUint64(&e.stats.StackOverflows, 1)
+		e.returnMemory()
+	}
+}
+
+// logLine hands one line of the guest's stdout or stderr to its Env, which
+// bounds and rates it; without an event (start function, _initialize) the
+// line is dropped.
+func (i *Instance) logLine(b []byte) {
+	env := i.env
+	if env == nil {
+		return
+	}
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	if len(b) > 0 {
+		env.Log(abi.LogInfo, b)
+	}
 }
 
 // valueOnly takes cancellation from one context and values from another.

@@ -8,10 +8,12 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/torpor-dev/torpor/abi"
 )
@@ -27,11 +29,15 @@ type Plugin struct {
 	engine   *Engine
 	compiled wazero.CompiledModule
 	has      [numExports]bool
-	initTime time.Duration // budget for _initialize
+	init     Deadline      // bound on the start function and _initialize
+	slots    chan struct{} // this plugin's share of the guest-call slots; nil: unbounded
+	mem      atomic.Int64  // linear memory its instances hold, for the budget's share
 
 	ready  chan *Instance // bounded by the pool size
 	refill chan struct{}  // cap 1: "the pool is below its size"
 	stop   chan struct{}
+	ctx    context.Context // ends with stop or the engine: cuts a refill's instantiation short
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
@@ -79,9 +85,19 @@ type PluginConfig struct {
 	// Pool is how many pre-initialised instances to keep ready; 0 disables
 	// the pool (every Acquire instantiates).
 	Pool int
-	// InitTimeout bounds _initialize and the version check; 0 means 10 s.
-	InitTimeout time.Duration
+	// Init bounds every instantiation (the module's start function and
+	// _initialize, together) and the version check; zero fields take
+	// DefaultInit's.
+	Init Deadline
+	// CompileTimeout bounds compilation; 0 means 10 s. The compiler stops
+	// between functions, so one enormous function can overrun it: a host
+	// that takes modules from strangers compiles them in a child process
+	// first (see the host's CompileCommand).
+	CompileTimeout time.Duration
 }
+
+// DefaultInit bounds instantiation: a Go plugin takes ~10 ms of CPU.
+var DefaultInit = Deadline{CPU: 10 * time.Second, Wall: 30 * time.Second}
 
 // Compile validates wasm as a torpor plugin and compiles it. Every failure of
 // validation wraps ErrInvalid and names the cause: not WebAssembly, an
@@ -94,13 +110,34 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, invalid("not a WebAssembly module (bad magic number)")
 	}
-	compiled, err := e.rt.CompileModule(ctx, wasm)
-	if err != nil {
+	if e.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	limit := cfg.CompileTimeout
+	if limit <= 0 {
+		limit = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	compiled, err := e.rt.CompileModule(cctx, wasm)
+	timedOut := cctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	switch {
+	case err != nil && timedOut:
+		return nil, fmt.Errorf("%w: %w: compiling took longer than %v", ErrInvalid, ErrCompileBudget, limit)
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("compile: %w", ctx.Err())
+	case err != nil:
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}
-	p := &Plugin{engine: e, compiled: compiled, initTime: cfg.InitTimeout}
-	if p.initTime <= 0 {
-		p.initTime = 10 * time.Second
+	p := &Plugin{engine: e, compiled: compiled, init: cfg.Init}
+	if p.init.CPU <= 0 {
+		p.init.CPU = DefaultInit.CPU
+	}
+	if p.init.Wall <= 0 {
+		p.init.Wall = DefaultInit.Wall
+	}
+	if n := e.cfg.PluginCalls; n > 0 {
+		p.slots = make(chan struct{}, n)
 	}
 	if err := p.validate(); err != nil {
 		compiled.Close(ctx)
@@ -113,11 +150,14 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		compiled.Close(ctx)
 		return nil, err
 	}
-	v, err := inst.call(ctx, exportVersion, p.initTime)
+	v, err := inst.call(ctx, exportVersion, p.init)
 	if err != nil {
 		inst.mod.Close(ctx)
 		compiled.Close(ctx)
-		return nil, invalid("%s traps: %v", abi.ExportVersion, err)
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, invalid("%s: %v", abi.ExportVersion, err)
 	}
 	if major, minor := abi.SplitVersion(v); major != abi.Major {
 		inst.mod.Close(ctx)
@@ -127,7 +167,11 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	p.ready = make(chan *Instance, max(cfg.Pool, 1))
 	p.refill = make(chan struct{}, 1)
 	p.stop = make(chan struct{})
+	p.ctx, p.cancel = context.WithCancel(e.ctx)
 	p.ready <- inst
+	e.mu.Lock()
+	e.plugins[p] = struct{}{}
+	e.mu.Unlock()
 	if cfg.Pool > 0 {
 		p.wg.Add(1)
 		go p.refillLoop()
@@ -135,6 +179,10 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	}
 	return p, nil
 }
+
+// ErrCompileBudget is wrapped by Compile's error when compiling the module
+// took longer (or, in a child process, more memory) than allowed.
+var ErrCompileBudget = errors.New("module exceeds the compile budget")
 
 func (p *Plugin) validate() error {
 	for _, def := range p.compiled.ImportedFunctions() {
@@ -267,11 +315,12 @@ func (p *Plugin) refillLoop() {
 			return
 		case <-time.After(refillDelay):
 		}
-		for len(p.ready) < cap(p.ready) {
-			inst, err := p.instantiate(context.Background())
+		for len(p.ready) < cap(p.ready) && !p.engine.budget.tight(p) {
+			inst, err := p.instantiate(p.ctx)
 			if err != nil {
 				// Validation instantiated it once, so this is resource
-				// exhaustion; Acquire will report it on the critical path.
+				// exhaustion or a guest that misbehaves now; Acquire will
+				// report it on the critical path.
 				break
 			}
 			select {
@@ -295,6 +344,9 @@ func (p *Plugin) Retire(ctx context.Context) {
 	p.retired = true
 	p.mu.Unlock()
 	close(p.stop)
+	// A refill in progress is cut short (its guest stops at once), so this
+	// wait is never on a guest.
+	p.cancel()
 	p.wg.Wait()
 	// Never a blocking receive: an Acquire that began before retirement may
 	// take the last ready instance between a length check and the receive.
@@ -320,10 +372,31 @@ func (p *Plugin) release(ctx context.Context, n int) {
 	}
 	p.mu.Unlock()
 	if free {
+		p.engine.mu.Lock()
+		delete(p.engine.plugins, p)
+		p.engine.mu.Unlock()
 		p.compiled.Close(ctx)
 	}
 }
 
+// drainPool closes the instances waiting in the pool, and reports whether
+// there were any. The pool refills once the budget has room again.
+func (p *Plugin) drainPool() bool {
+	freed := false
+	for {
+		select {
+		case inst := <-p.ready:
+			inst.mod.Close(context.Background())
+			freed = true
+		default:
+			return freed
+		}
+	}
+}
+
+// instantiate builds an initialised instance: the module's start function
+// and _initialize run under p.init, in the plugin's guest-call slots, with
+// linear memory charged to the budget.
 func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 	inst := &Instance{plugin: p, stack: make([]uint64, 8)}
 	inst.ctx = context.WithValue(context.Background(), instanceKey{}, inst)
@@ -336,49 +409,62 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	mod, err := p.engine.rt.InstantiateModule(ctx, p.compiled, cfg)
+	var mem *linearMemory
+	alloc := experimental.MemoryAllocatorFunc(func(cap, max uint64) experimental.LinearMemory {
+		mem = allocator{b: p.engine.budget, p: p}.Allocate(cap, max).(*linearMemory)
+		return mem
+	})
+	err := p.engine.guard(ctx, p, p.init, func(gctx context.Context) error {
+		ictx := experimental.WithMemoryAllocator(valueOnly{gctx, inst.ctx}, alloc)
+		mod, err := p.engine.rt.InstantiateModule(ictx, p.compiled, cfg)
+		if err != nil {
+			return fmt.Errorf("start function: %w", err)
+		}
+		inst.mod = mod
+		if mem != nil && mem.isOverdrawn() {
+			return ErrMemoryBudget
+		}
+		if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+			if err := init.CallWithStack(gctx, inst.stack); err != nil {
+				return fmt.Errorf("%s: %w", abi.ExportInitialize, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
+		if inst.mod != nil {
+			inst.mod.Close(context.Background())
+		}
+		p.engine.noteFailure(err)
+		switch {
+		case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+			return nil, err
+		case errors.Is(err, ErrMemoryBudget):
+			return nil, fmt.Errorf("instantiate: %w", err)
+		}
 		return nil, invalid("instantiate: %v", err)
 	}
-	inst.mod = mod
-	inst.mem = mod.Memory()
+	inst.mem = inst.mod.Memory()
 	for i, name := range exportNames {
 		if p.has[i] || i == exportVersion {
-			inst.fns[i] = mod.ExportedFunction(name)
-		}
-	}
-	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-		cctx, cancel := context.WithTimeout(inst.ctx, p.initTime)
-		err := init.CallWithStack(cctx, inst.stack)
-		cancel()
-		if err != nil {
-			mod.Close(ctx)
-			return nil, invalid("%s traps: %v", abi.ExportInitialize, err)
+			inst.fns[i] = inst.mod.ExportedFunction(name)
 		}
 	}
 	return inst, nil
 }
 
+// ErrMemoryBudget: an instance would take the host, or its plugin, past the
+// memory budget.
+var ErrMemoryBudget = errors.New("memory budget exhausted")
+
 // logWriter routes a guest's stdout and stderr to its current Env's log.
-// Each write becomes one log line, cut at 4 KiB so a chatty guest cannot
-// flood the host log with one enormous record.
+// The engine's own fd_write (wasi.go) bypasses it; wazero's other paths to a
+// module's stdout (none a plugin can reach today) would come here.
 type logWriter struct{ inst *Instance }
 
 func (w *logWriter) Write(b []byte) (int, error) {
-	n := len(b)
-	if env := w.inst.env; env != nil {
-		line := b
-		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
-			line = line[:len(line)-1]
-		}
-		if len(line) > 4096 {
-			line = line[:4096]
-		}
-		if len(line) > 0 {
-			env.Log(abi.LogInfo, line)
-		}
-	}
-	return n, nil
+	w.inst.logLine(b[:min(len(b), maxLogWrite)])
+	return len(b), nil
 }
 
 var _ io.Writer = (*logWriter)(nil)
