@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/torpor-dev/torpor/host"
 )
 
 // run executes the command line and returns the process exit code; errors
@@ -38,7 +40,40 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd())
+	root.AddCommand(newServeCmd(), newCompileWorkerCmd())
 	addClientCommands(root)
 	return root
 }
+
+// compileWorkerCmd is the child process `torpor serve` compiles every
+// uploaded module in first (host.Options.CompileCommand), so that a module
+// built to exhaust the compiler is killed there, not in the host. Hidden:
+// only the host runs it.
+const compileWorkerCmd = "compile-worker"
+
+func newCompileWorkerCmd() *cobra.Command {
+	var cacheDir string
+	var pages uint32
+	cmd := &cobra.Command{
+		Use:    compileWorkerCmd,
+		Short:  "Compile one module from stdin (run by torpor serve)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if code := host.RunCompileWorker(cmd.InOrStdin(), cmd.ErrOrStderr(), cacheDir, pages); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "compilation cache to fill")
+	cmd.Flags().Uint32Var(&pages, "memory-pages", 0, "the host's --memory-pages")
+	return cmd
+}
+
+// exitCode is an error that only sets the exit code: the worker has written
+// its message already.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+func (e exitCode) ExitCode() int { return int(e) }

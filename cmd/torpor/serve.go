@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +82,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	runtime.GOMAXPROCS(s.goMaxProcs())
 	opts := s.hostOptions()
 	opts.Logger = log
 	if opts.Name == "" {

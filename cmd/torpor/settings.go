@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,7 @@ type serveSettings struct {
 	SendQueue        int
 	SendQueueBytes   int
 	MaxConns         int
+	GoMaxProcs       int
 
 	// Host holds the host's own settings (idle, pool, mailbox, failures,
 	// alarm retries and every limit), bound to flags field by field.
@@ -72,7 +75,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.MaxConns, "max-conns", 50000, "WebSocket connections (and handshakes) open at once; more are answered 503")
 
 	fs.Uint32Var(&s.Host.Limits.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
-	fs.DurationVar(&s.Host.Limits.EventCPU, "event-cpu", d.EventCPU, "time limit for one event handler")
+	fs.DurationVar(&s.Host.Limits.EventCPU, "event-cpu", d.EventCPU, "CPU time limit for one event handler (its own thread's time, not the machine's)")
 	fs.IntVar(&s.Host.Limits.FrameSize, "frame-size", d.FrameSize, "largest WebSocket frame, in bytes, either direction")
 	fs.IntVar(&s.Host.Limits.ConnsPerObject, "conns-per-object", d.ConnsPerObject, "connections per object")
 	fs.IntVar(&s.Host.Limits.AttachmentSize, "attachment-size", d.AttachmentSize, "largest connection attachment, in bytes")
@@ -86,6 +89,19 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.Host.Limits.AutoResponses, "auto-responses", d.AutoResponses, "auto-response pairs per object")
 	fs.IntVar(&s.Host.Limits.AutoResponseSize, "auto-response-size", d.AutoResponseSize, "largest auto-response request or response, in bytes")
 	fs.IntVar(&s.Host.AlarmRetries, "alarm-retries", o.AlarmRetries, "retries of a failing alarm (backoff from 1 s, doubling) before it is dropped")
+	fs.DurationVar(&s.Host.Limits.EventWall, "event-wall", d.EventWall, "wall-clock limit for one event handler, whatever its CPU use")
+	fs.DurationVar(&s.Host.Limits.InitCPU, "init-cpu", d.InitCPU, "CPU time limit for instantiating a plugin (start function and _initialize)")
+	fs.DurationVar(&s.Host.Limits.InitWall, "init-wall", d.InitWall, "wall-clock limit for instantiating a plugin")
+	fs.Int64Var(&s.Host.MemoryBudget, "memory-budget", o.MemoryBudget, "bytes of linear memory all instances together may hold, pools included (default: half the machine's memory)")
+	fs.Int64Var(&s.Host.PluginMemory, "plugin-memory", 0, "bytes of the memory budget one plugin may hold (default: half the budget)")
+	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: Go threads minus one)")
+	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: the number of cores)")
+	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: $GOMAXPROCS, else 4 per core and at least 8, so that busy guests never hold every thread)")
+	fs.DurationVar(&s.Host.CompileTimeout, "compile-timeout", o.CompileTimeout, "time budget for compiling an uploaded module, in a child process")
+	fs.Int64Var(&s.Host.CompileMemory, "compile-memory", o.CompileMemory, "memory budget (resident bytes) for compiling an uploaded module")
+	fs.IntVar(&s.Host.Limits.LogLine, "guest-log-line", d.LogLine, "longest guest log line, in bytes; longer ones are cut")
+	fs.IntVar(&s.Host.Limits.LogEvent, "guest-log-event", d.LogEvent, "guest log bytes one event may write; more are dropped")
+	fs.IntVar(&s.Host.Limits.LogRate, "guest-log-rate", d.LogRate, "guest log lines per second one object may write (bursts up to ten seconds' worth); more are dropped")
 
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -179,5 +195,28 @@ func (s *serveSettings) validate() error {
 func (s *serveSettings) hostOptions() host.Options {
 	o := s.Host
 	o.DataDir, o.Name = s.DataDir, s.Name
+	// Every upload is compiled first by a child process of this binary,
+	// into the cache the host then reads (see host.Options.CompileCommand).
+	if exe, err := os.Executable(); err == nil {
+		cache := o.CacheDir
+		if cache == "" {
+			cache = filepath.Join(o.DataDir, "wasm-cache")
+		}
+		o.CompileCommand = []string{exe, compileWorkerCmd, "--cache-dir", cache, "--memory-pages", strconv.FormatUint(uint64(o.Limits.MemoryPages), 10)}
+	}
 	return o
+}
+
+// goMaxProcs is the GOMAXPROCS serve runs with: a compiled guest holds its
+// Go thread until it returns, so the host wants more threads than cores (the
+// kernel then shares the cores between busy guests and everything else),
+// unless the operator chose.
+func (s *serveSettings) goMaxProcs() int {
+	if s.GoMaxProcs > 0 {
+		return s.GoMaxProcs
+	}
+	if v, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && v > 0 {
+		return v
+	}
+	return max(8, 4*runtime.NumCPU())
 }
