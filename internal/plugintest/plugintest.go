@@ -60,6 +60,22 @@ func WAT(tb testing.TB, path string) []byte {
 	})
 }
 
+// WATSource assembles WebAssembly text given as a string, for modules a
+// test generates; builds of the same text are memoised like the others.
+func WATSource(tb testing.TB, src string) []byte {
+	tb.Helper()
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		tb.Fatal("plugintest: wat2wasm not found on PATH: install Debian's wabt package (.ci/run does)")
+	}
+	return memo(tb, "watsrc:"+src, func(out string) *exec.Cmd {
+		in := out + ".wat"
+		if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+			return exec.Command("false")
+		}
+		return exec.Command("wat2wasm", "-o", out, in)
+	})
+}
+
 func memo(tb testing.TB, key string, command func(out string) *exec.Cmd) []byte {
 	tb.Helper()
 	mu.Lock()

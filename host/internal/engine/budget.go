@@ -115,7 +115,13 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	}
 	newCap := max(size, min(uint64(cap(m.buf))+uint64(cap(m.buf))/4, m.max))
 	delta := int64(newCap) - m.charged
-	if !m.b.charge(m.p, delta) {
+	ok := m.b.charge(m.p, delta)
+	if !ok && newCap > size {
+		// No room for headroom: take exactly what was asked for.
+		newCap, delta = size, int64(size)-m.charged
+		ok = m.b.charge(m.p, delta)
+	}
+	if !ok {
 		if m.buf != nil {
 			return nil // memory.grow fails in the guest
 		}
