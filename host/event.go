@@ -200,7 +200,12 @@ func (ev *event) Reply(b []byte) abi.Status {
 	if len(b) > ev.o.h.opts.Limits.SnapshotSize {
 		return abi.TooLarge
 	}
-	ev.reply = bytes.Clone(b)
+	if ev.export == engine.ExportConnect {
+		b = b[:min(len(b), maxRejectReason)] // all a refusal's reason may use
+	}
+	// Reuse the buffer: a guest replying in a loop costs one copy, not
+	// garbage for every call.
+	ev.reply = append(ev.reply[:0], b...)
 	return abi.OK
 }
 
@@ -371,15 +376,24 @@ func (ev *event) storeFailed(err error) abi.Status {
 	return abi.Internal
 }
 
-func (ev *event) StorageGet(key []byte) ([]byte, abi.Status) {
+func (ev *event) StorageGet(key, buf []byte) (int, abi.Status) {
 	if st := ev.checkKey(key); st != abi.OK {
-		return nil, st
+		return 0, st
 	}
-	v, err := ev.tx().Get(key)
+	n, st := 0, abi.OK
+	err := ev.tx().View(key, func(v []byte) error {
+		n = len(v)
+		if n > len(buf) {
+			st = abi.BufferTooSmall
+			return nil
+		}
+		copy(buf, v)
+		return nil
+	})
 	if err != nil {
-		return nil, ev.storeFailed(err)
+		return 0, ev.storeFailed(err)
 	}
-	return v, abi.OK
+	return n, st
 }
 
 func (ev *event) StoragePut(key, value []byte) abi.Status {

@@ -80,6 +80,21 @@ func (t *Txn) Get(key []byte) ([]byte, error) {
 	return v, err
 }
 
+// View calls fn with key's value as the Txn sees it, without copying it
+// into the heap (the slice is valid only during fn), or returns ErrNotFound.
+func (t *Txn) View(key []byte, fn func(value []byte) error) error {
+	return t.do("get", func(txn *badger.Txn) error {
+		item, err := txn.Get(t.storageKey(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(fn)
+	})
+}
+
 // Has reports whether key exists as the Txn sees it.
 func (t *Txn) Has(key []byte) (bool, error) {
 	var ok bool

@@ -24,7 +24,10 @@ type Env interface {
 	Attachment(conn uint64) ([]byte, abi.Status)
 	SetAttachment(conn uint64, b []byte) abi.Status
 
-	StorageGet(key []byte) ([]byte, abi.Status)
+	// StorageGet writes the value into buf when it fits and returns its
+	// length; otherwise it writes nothing and returns the length with
+	// BufferTooSmall.
+	StorageGet(key, buf []byte) (int, abi.Status)
 	StoragePut(key, value []byte) abi.Status
 	StorageDelete(key []byte) abi.Status
 	// StorageList writes the result into buf when all of it fits and
