@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,15 @@ func (ev *event) Log(level abi.LogLevel, msg []byte) {
 		attrs = append(attrs, "cut_bytes", cut)
 	}
 	o.h.log.Log(context.Background(), logLevel(level), string(msg), attrs...)
+}
+
+func (ev *event) HostPanicked(name string, v any, stack []byte) {
+	o := ev.o
+	o.h.stats.panics.Add(1)
+	o.h.log.Error("panic in a host import; the event fails, contained to the object", "object", o.key, "import", name, "panic", fmt.Sprint(v), "stack", string(stack))
+	if ev.failed == nil {
+		ev.failed = fmt.Errorf("host panic in %s: %v", name, v)
+	}
 }
 
 // reportDroppedLogs logs how many guest lines were dropped, at most once a

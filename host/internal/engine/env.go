@@ -42,4 +42,8 @@ type Env interface {
 	SetAutoResponse(request, response []byte) abi.Status
 	Log(level abi.LogLevel, msg []byte)
 	ObjectID() string
+
+	// HostPanicked reports a panic in the host's side of the import name,
+	// with its stack: the event must fail as the host's fault.
+	HostPanicked(name string, v any, stack []byte)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -47,7 +48,7 @@ func instantiateImports(ctx context.Context, rt wazero.Runtime) error {
 			panic("engine: no implementation of " + name) // a build-time bug, caught by every test
 		}
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(wrap(fn), sig.Params, sig.Results).
+			WithGoModuleFunction(wrap(name, fn), sig.Params, sig.Results).
 			WithName(name).
 			Export(name)
 	}
@@ -57,7 +58,10 @@ func instantiateImports(ctx context.Context, rt wazero.Runtime) error {
 
 // wrap binds a hostFunc to the instance that is calling: the instance rides
 // in the call's context, set once per instance, so no lookup table is needed.
-func wrap(fn hostFunc) api.GoModuleFunc {
+// A panic in the host's side of the call (a host bug, never the guest's) is
+// handed to the Env, which fails the event as the host's fault, and the
+// guest gets Internal.
+func wrap(name string, fn hostFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		inst, _ := ctx.Value(instanceKey{}).(*Instance)
 		if inst == nil || inst.env == nil {
@@ -65,7 +69,14 @@ func wrap(fn hostFunc) api.GoModuleFunc {
 			stack[0] = uint64(abi.BadState)
 			return
 		}
-		stack[0] = uint64(fn(inst.env, mod.Memory(), stack))
+		env := inst.env
+		defer func() {
+			if r := recover(); r != nil {
+				env.HostPanicked(name, r, debug.Stack())
+				stack[0] = uint64(abi.Internal)
+			}
+		}()
+		stack[0] = uint64(fn(env, mod.Memory(), stack))
 	}
 }
 
