@@ -13,7 +13,7 @@ import (
 // Close codes (RFC 6455 section 7.4.1) the gateway sends or reports.
 const (
 	closeGoingAway     = 1001
-	closeProtocolError = 1002
+	closeProtocolError = 1002 // a frame breaking RFC 6455
 	closeNoStatus      = 1005 // reported when the client's close frame had no code
 	closeAbnormal      = 1006 // reported when the connection ended without a close frame
 	closeInvalidData   = 1007 // invalid UTF-8 in a text frame
@@ -47,6 +47,7 @@ var (
 	overloaded    = &closeCause{code: closeTryAgainLater, reason: "object overloaded"}
 	hostClosed    = &closeCause{code: closeGoingAway, reason: "host shutting down"}
 	internalError = &closeCause{code: closeInternal, reason: "internal error"}
+	panicked      = &closeCause{code: closeInternal, reason: "internal error reading the socket"}
 	upgradeFailed = &closeCause{code: closeAbnormal, reason: "upgrade failed"}
 )
 

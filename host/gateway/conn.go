@@ -195,6 +195,17 @@ func (c *conn) push(s *gws.Conn, write func() error) {
 	})
 }
 
+// protocolError closes the socket with 1002 for a frame the frame check
+// refused; the netConn calls it on the read loop, before gws sees the
+// frame.
+func (c *conn) protocolError(reason string) {
+	cause := &closeCause{code: closeProtocolError, reason: reason}
+	if c.abort(cause, true) {
+		c.g.stats.protocolErrors.Add(1)
+		c.g.log.Debug("closing a socket for a protocol error", "object", c.id.String(), "conn", c.sess.ID(), "remote", c.remote, "reason", reason)
+	}
+}
+
 // Close closes the socket for the object: frames it sent before are
 // written first, then the close frame. It does not block, since the object
 // calls it from its own goroutine, and the socket's end is not reported
@@ -298,7 +309,7 @@ func (c *conn) attach(s *gws.Conn) {
 // the host, lets the peer finish its side of the close, cuts the
 // connection, waits for the write queue to drain and unregisters.
 func (c *conn) run(s *gws.Conn) {
-	s.ReadLoop()
+	c.readLoop(s)
 
 	c.mu.Lock()
 	c.done = true
@@ -315,6 +326,21 @@ func (c *conn) run(s *gws.Conn) {
 	c.nc.cut()
 	c.waitDrained()
 	c.g.unregister(c)
+}
+
+// readLoop runs gws's read loop, which parses the client's bytes and calls
+// the event handlers. A panic there (gws v1.8.9 has panicked on malformed
+// frames) ends this socket alone: it is logged with its stack, counted, and
+// the socket is closed with 1011, or with the cause already claimed, which
+// run then reports to the object as usual.
+func (c *conn) readLoop(s *gws.Conn) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.g.recovered(v, "read loop", "object", c.id.String(), "conn", c.sess.ID(), "remote", c.remote)
+			c.abort(panicked, true)
+		}
+	}()
+	s.ReadLoop()
 }
 
 // waitDrained waits for the socket's write queue to empty. The socket is

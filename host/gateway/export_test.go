@@ -22,3 +22,27 @@ func (g *Gateway) CachedFrames() int {
 	}
 	return n
 }
+
+// Panics is how many panics were recovered on a socket's behalf.
+func (g *Gateway) Panics() uint64 { return g.stats.panics.Load() }
+
+// ProtocolErrors is how many sockets the frame check closed with 1002.
+func (g *Gateway) ProtocolErrors() uint64 { return g.stats.protocolErrors.Load() }
+
+// UncheckFrames lets gws parse, on the sockets opened from now on, the
+// frames the frame check would refuse, so that tests reach gws's panics.
+func (g *Gateway) UncheckFrames() { g.uncheckedFrames.Store(true) }
+
+// CheckFrames runs a frame check over a client's byte stream, fed to it in
+// the chunks given, and returns how many bytes it passed on and the rule
+// the stream broke ("" for none).
+func CheckFrames(chunks ...[]byte) (passed int, reason string) {
+	var fc frameCheck
+	for _, c := range chunks {
+		passed += fc.scan(c)
+		if fc.reason != "" {
+			break
+		}
+	}
+	return passed, fc.reason
+}

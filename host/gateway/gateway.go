@@ -24,12 +24,18 @@
 //   - 1001 "going away" on Shutdown (or "host shutting down" when the host
 //     closes first), and "ping timeout" when the peer sent nothing, not even
 //     a pong, for two ping intervals;
+//   - 1002 for a frame that breaks RFC 6455 section 5 (reserved bits or
+//     opcodes, an unmasked frame, a fragmented or oversize control frame,
+//     a continuation outside a fragmented message or a new message inside
+//     one, a 64-bit length with its top bit set, a 1-byte close payload),
+//     with the broken rule as the reason; and for an invalid close code;
 //   - 1008 "slow reader" when the socket's send queue overflows or its
 //     writes make no progress for two ping intervals;
 //   - 1009 for a frame over MaxFrame, 1007 for invalid UTF-8 in a text
-//     frame, 1002 for other protocol errors (gws's checks);
+//     frame or a close reason;
 //   - 1013 "object overloaded" when a frame waited 10 s for room in the
-//     object's mailbox, 1011 on an internal error;
+//     object's mailbox, 1011 on an internal error (a recovered panic
+//     included);
 //   - whatever code and reason the object asks for.
 //
 // The object hears the code the client sent (1005 when its close frame
@@ -40,6 +46,20 @@
 // A close frame is followed by a half-close and a short linger in which
 // the peer's last bytes are read and dropped, so that a reset cannot
 // destroy the close frame on its way.
+//
+// # Untrusted bytes
+//
+// Any client may send any bytes once upgraded, before a room has looked at
+// a single message, and gws v1.8.9's frame parser panics on some malformed
+// frames (a 64-bit length with its top bit set), on a goroutine of ours
+// where a panic would end the process. So the gateway checks every frame
+// header before gws parses it (frameCheck: headers only, payloads skipped
+// by count) and refuses a broken frame with 1002; and the goroutines that
+// run gws's parsing (the handshake's and each socket's read loop, which
+// also runs the event handlers) recover: a panic closes that one socket
+// (1011), is logged with its stack and counted (Stats.Panics), and the
+// object hears of the close as of any other. gws's write goroutines parse
+// nothing a client sent.
 package gateway
 
 import (
@@ -49,6 +69,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,6 +189,10 @@ type Gateway struct {
 	stats    stats
 	open     atomic.Int64 // sockets open plus handshakes under way, against MaxConns
 
+	// uncheckedFrames lets gws parse frames the frame check would refuse:
+	// for tests of what happens when gws panics.
+	uncheckedFrames atomic.Bool
+
 	// ctx ends with Shutdown: it stops the keepalive loop, cuts short
 	// connects in progress and frames waiting for a full mailbox.
 	ctx    context.Context
@@ -185,9 +210,45 @@ type Gateway struct {
 
 // stats counts what tests and operators may want to see. All atomic.
 type stats struct {
-	slowReaders atomic.Uint64 // sockets closed because their queue overflowed
-	stalled     atomic.Uint64 // sockets closed because their writes made no progress
-	atCapacity  atomic.Uint64 // upgrades refused because MaxConns sockets were open
+	slowReaders    atomic.Uint64 // sockets closed because their queue overflowed
+	stalled        atomic.Uint64 // sockets closed because their writes made no progress
+	atCapacity     atomic.Uint64 // upgrades refused because MaxConns sockets were open
+	protocolErrors atomic.Uint64 // sockets closed because the frame check refused a frame
+	panics         atomic.Uint64 // panics recovered on a socket's behalf
+}
+
+// Stats is a snapshot of a gateway's counters, which count from New.
+type Stats struct {
+	Conns          int    // upgraded sockets open now
+	SlowReaders    uint64 // sockets closed (1008) because their send queue overflowed
+	Stalled        uint64 // sockets closed (1008) because their writes made no progress
+	AtCapacity     uint64 // upgrades refused (503) because MaxConns sockets were open
+	ProtocolErrors uint64 // sockets closed (1002) for a frame that breaks RFC 6455 section 5
+	// Panics counts panics recovered while parsing a client's bytes or
+	// handling its frames: each closed one socket and was logged with its
+	// stack. Anything but zero is a bug worth reporting.
+	Panics uint64
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{
+		Conns:          g.Conns(),
+		SlowReaders:    g.stats.slowReaders.Load(),
+		Stalled:        g.stats.stalled.Load(),
+		AtCapacity:     g.stats.atCapacity.Load(),
+		ProtocolErrors: g.stats.protocolErrors.Load(),
+		Panics:         g.stats.panics.Load(),
+	}
+}
+
+// recovered counts and logs a panic recovered on a socket's behalf, with
+// the stack of the goroutine that panicked (call it from the deferred
+// function that recovered).
+func (g *Gateway) recovered(v any, where string, attrs ...any) {
+	g.stats.panics.Add(1)
+	attrs = append(attrs, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	g.log.Error("recovered a panic in the "+where+"; closed the socket", attrs...)
 }
 
 // New builds a gateway in front of h. It starts no goroutine: the first
@@ -313,8 +374,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.sess = sess
 
-	hj := &hijacker{ResponseWriter: w}
-	s, err := g.upgrader.Upgrade(hj, r)
+	hj := &hijacker{ResponseWriter: w, refuse: c.protocolError}
+	if g.uncheckedFrames.Load() {
+		hj.refuse = nil
+	}
+	s, err := g.upgrade(hj, r)
 	if err != nil {
 		if hj.nc != nil {
 			hj.nc.cut()
@@ -337,6 +401,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.Session().(*session).c = c
 	registered = true
 	g.register(c, s)
+}
+
+// upgrade completes the handshake. gws parses the request's headers on
+// this goroutine, which net/http would recover, but then the object would
+// never hear that its connection failed: a panic is an error here.
+func (g *Gateway) upgrade(hj *hijacker, r *http.Request) (s *gws.Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			g.recovered(v, "upgrade", "remote", r.RemoteAddr)
+			s, err = nil, fmt.Errorf("panic in the upgrade: %v", v)
+		}
+	}()
+	return g.upgrader.Upgrade(hj, r)
 }
 
 // enter counts a handshake in, unless Shutdown has begun.

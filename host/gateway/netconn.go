@@ -25,10 +25,20 @@ import (
 // Close never blocks, so neither can gws's close paths, and closing never
 // writes a TLS close_notify alert, which tls.Conn.Close would try for up to
 // 5 s on a peer that does not read.
+//
+// Read passes the client's bytes through a frameCheck, when the socket has
+// one, so that gws never parses a frame the check refuses: Read hands gws
+// the bytes before that frame, and on the next call (once gws has handled
+// them) tells the socket, which closes with 1002, and fails.
 type netConn struct {
 	net.Conn          // what gws uses: *tls.Conn or the TCP connection itself
 	raw      net.Conn // the TCP connection, below TLS
 	closing  atomic.Bool
+
+	// Owned by the socket's read loop, the only caller of Read.
+	check   *frameCheck         // nil: bytes pass unchecked
+	refuse  func(reason string) // told of the violation check found
+	refused bool
 }
 
 func newNetConn(c net.Conn) *netConn {
@@ -81,9 +91,12 @@ func (c *netConn) cut() {
 }
 
 // hijacker hands gws's upgrader a netConn instead of the bare connection.
+// With refuse set, the netConn checks the frames the client sends and
+// reports the first violation to refuse.
 type hijacker struct {
 	http.ResponseWriter
-	nc *netConn
+	refuse func(reason string)
+	nc     *netConn
 }
 
 var errEarlyData = errors.New("client sent data before the handshake completed")
@@ -100,6 +113,9 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errEarlyData
 	}
 	h.nc = newNetConn(c)
+	if h.refuse != nil {
+		h.nc.check, h.nc.refuse = new(frameCheck), h.refuse
+	}
 	return h.nc, brw, nil
 }
 
@@ -113,13 +129,45 @@ func (silentError) Error() string   { return "no frame or pong within the ping d
 func (silentError) Timeout() bool   { return true }
 func (silentError) Temporary() bool { return true }
 
+// frameError is what Read fails with once the frame check found a
+// violation. gws ends its read loop on it; the socket has written its
+// close frame (1002) by then.
+type frameError struct{ reason string }
+
+func (e *frameError) Error() string { return "websocket protocol error: " + e.reason }
+
 // Read reports a read deadline that passed while the connection was open
-// as errSilent.
+// as errSilent, and refuses the bytes of a frame the check finds broken
+// (see netConn).
 func (c *netConn) Read(p []byte) (int, error) {
+	if c.check != nil && c.check.reason != "" {
+		return 0, c.fail()
+	}
 	n, err := c.Conn.Read(p)
 	var ne net.Error
 	if err != nil && !c.closing.Load() && errors.As(err, &ne) && ne.Timeout() {
 		err = errSilent
 	}
+	if c.check == nil || n == 0 {
+		return n, err
+	}
+	if ok := c.check.scan(p[:n]); c.check.reason != "" {
+		if ok > 0 {
+			// gws handles the frames before the broken one first: it
+			// calls Read again only once it has consumed these bytes.
+			return ok, nil
+		}
+		return 0, c.fail()
+	}
 	return n, err
+}
+
+// fail tells the socket of the violation, once, and returns the error that
+// ends gws's read loop.
+func (c *netConn) fail() error {
+	if !c.refused {
+		c.refused = true
+		c.refuse(c.check.reason)
+	}
+	return &frameError{c.check.reason}
 }
