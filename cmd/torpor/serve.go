@@ -126,6 +126,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		SendQueue:        s.SendQueue,
 		SendQueueBytes:   s.SendQueueBytes,
 		MaxConns:         s.MaxConns,
+		MaxPingRate:      s.PingRate,
 		Logger:           log,
 	})
 	mux := http.NewServeMux()

@@ -38,6 +38,7 @@ type serveSettings struct {
 	SendQueue        int
 	SendQueueBytes   int
 	MaxConns         int
+	PingRate         int
 	GoMaxProcs       int
 
 	// Host holds the host's own settings (idle, pool, mailbox, failures,
@@ -73,6 +74,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.SendQueue, "send-queue", 256, "frames queued per connection before a slow reader is closed")
 	fs.IntVar(&s.SendQueueBytes, "send-queue-bytes", 8<<20, "bytes queued per connection before a slow reader is closed")
 	fs.IntVar(&s.MaxConns, "max-conns", 50000, "WebSocket connections (and handshakes) open at once; more are answered 503")
+	fs.IntVar(&s.PingRate, "ping-rate", 100, "pings a second a client may send (as many at once); a faster one is closed with 1008; negative: no limit")
 
 	fs.Uint32Var(&s.Host.Limits.MemoryPages, "memory-pages", d.MemoryPages, "linear memory limit per instance, in 64 KiB pages")
 	fs.DurationVar(&s.Host.Limits.EventCPU, "event-cpu", d.EventCPU, "CPU time limit for one event handler (its own thread's time, not the machine's)")

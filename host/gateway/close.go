@@ -17,7 +17,7 @@ const (
 	closeNoStatus      = 1005 // reported when the client's close frame had no code
 	closeAbnormal      = 1006 // reported when the connection ended without a close frame
 	closeInvalidData   = 1007 // invalid UTF-8 in a text frame
-	closePolicy        = 1008 // slow reader
+	closePolicy        = 1008 // slow reader, ping flood
 	closeTooLarge      = 1009 // frame over MaxFrame
 	closeInternal      = 1011
 	closeTryAgainLater = 1013 // the object's mailbox stayed full
@@ -48,6 +48,7 @@ var (
 	hostClosed    = &closeCause{code: closeGoingAway, reason: "host shutting down"}
 	internalError = &closeCause{code: closeInternal, reason: "internal error"}
 	panicked      = &closeCause{code: closeInternal, reason: "internal error reading the socket"}
+	pingFlood     = &closeCause{code: closePolicy, reason: "ping flood"}
 	upgradeFailed = &closeCause{code: closeAbnormal, reason: "upgrade failed"}
 )
 

@@ -58,6 +58,17 @@ type conn struct {
 	// lastRead is when the peer last sent anything (Unix nanoseconds).
 	lastRead atomic.Int64
 
+	// pongMu guards pong and pongQueued: at most one pong waits in the
+	// write queue, and it answers the latest ping (see answerPing).
+	pongMu     sync.Mutex
+	pong       []byte // the latest ping's payload, not yet answered
+	pongQueued bool   // a job that writes pong is in the write queue
+
+	// pingDue is when the pings received so far would be due at
+	// MaxPingRate, in nanoseconds since the gateway's epoch; owned by the
+	// read loop (see pingFlood).
+	pingDue int64
+
 	// Owned by the keepalive loop.
 	seenWritten uint64
 	stalls      int
@@ -183,8 +194,8 @@ func (c *conn) unreserve() {
 	}
 }
 
-// push queues a control frame (ping, pong) if the queue has room; when it
-// has none the socket is about to be closed anyway.
+// push queues a control frame (the keepalive's ping) if the queue has
+// room; when it has none the socket is about to be closed anyway.
 func (c *conn) push(s *gws.Conn, write func() error) {
 	if c.reserve(true) != nil {
 		return
@@ -193,6 +204,50 @@ func (c *conn) push(s *gws.Conn, write func() error) {
 		_ = write()
 		c.finish()
 	})
+}
+
+// answerPing queues a pong for the ping the read loop just received. RFC
+// 6455 section 5.5.3 allows answering only the most recent of several
+// pings, so a pong already waiting in the queue takes the new payload
+// instead of a second pong joining it: a ping flood costs one queued job,
+// and the last ping is always answered while the socket is open. That one
+// job is not held to SendQueue, which would drop it.
+func (c *conn) answerPing(s *gws.Conn, payload []byte) {
+	c.pongMu.Lock()
+	c.pong = payload // gws allocates each ping's payload
+	queued := c.pongQueued
+	c.pongQueued = true
+	c.pongMu.Unlock()
+	if queued {
+		return
+	}
+	if c.reserve(false) != nil {
+		return // the read loop ended
+	}
+	s.Async(func() {
+		c.pongMu.Lock()
+		p := c.pong
+		c.pong, c.pongQueued = nil, false
+		c.pongMu.Unlock()
+		_ = s.WritePong(p)
+		c.finish()
+	})
+}
+
+// pingFlood counts a ping against MaxPingRate and reports whether the
+// client is past it. The budget is a virtual schedule (the generic cell
+// rate algorithm): each ping moves pingDue one step of 1/MaxPingRate
+// seconds later, but never from before now, and a client may run at most
+// a second ahead of it: MaxPingRate pings at once, and MaxPingRate a
+// second after that.
+func (c *conn) pingFlood(now time.Time) bool {
+	step := c.g.pingStep
+	if step == 0 {
+		return false
+	}
+	t := int64(now.Sub(c.g.epoch))
+	c.pingDue = max(c.pingDue, t) + step
+	return c.pingDue-t > int64(time.Second)
 }
 
 // protocolError closes the socket with 1002 for a frame the frame check

@@ -59,10 +59,11 @@ func connOf(s *gws.Conn) *conn { return s.Session().(*session).c }
 // refresh notes that the peer is alive. The keepalive loop closes a peer
 // silent for two ping intervals; the read deadline, a third interval
 // later, ends the read loop of one the keepalive loop could not close.
-func (c *conn) refresh(s *gws.Conn) {
+func (c *conn) refresh(s *gws.Conn) time.Time {
 	now := time.Now()
 	c.lastRead.Store(now.UnixNano())
 	_ = s.SetReadDeadline(now.Add(3 * c.g.opts.PingInterval))
+	return now
 }
 
 func (events) OnOpen(s *gws.Conn) { connOf(s).refresh(s) }
@@ -70,11 +71,23 @@ func (events) OnOpen(s *gws.Conn) { connOf(s).refresh(s) }
 func (events) OnClose(s *gws.Conn, err error) { connOf(s).closeErr = err }
 
 // OnPing answers through the write queue, so that a stuck writer never
-// blocks the read loop.
+// blocks the read loop, and only the latest of the pings that arrive while
+// a pong waits (see answerPing). A client past MaxPingRate is closed with
+// 1008.
 func (events) OnPing(s *gws.Conn, payload []byte) {
 	c := connOf(s)
-	c.refresh(s)
-	c.push(s, func() error { return s.WritePong(payload) })
+	now := c.refresh(s)
+	switch {
+	case c.cause.Load() != nil:
+		// Closing: the close frame is the last word.
+	case c.pingFlood(now):
+		if c.abort(pingFlood, true) {
+			c.g.stats.pingFloods.Add(1)
+			c.g.log.Warn("closing a socket that sends pings faster than the ping rate", "object", c.id.String(), "conn", c.sess.ID(), "remote", c.remote, "rate", c.g.opts.MaxPingRate)
+		}
+	default:
+		c.answerPing(s, payload)
+	}
 }
 
 func (events) OnPong(s *gws.Conn, _ []byte) { connOf(s).refresh(s) }

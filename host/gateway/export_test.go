@@ -29,6 +29,9 @@ func (g *Gateway) Panics() uint64 { return g.stats.panics.Load() }
 // ProtocolErrors is how many sockets the frame check closed with 1002.
 func (g *Gateway) ProtocolErrors() uint64 { return g.stats.protocolErrors.Load() }
 
+// PingFloods is how many sockets were closed for pinging too fast.
+func (g *Gateway) PingFloods() uint64 { return g.stats.pingFloods.Load() }
+
 // UncheckFrames lets gws parse, on the sockets opened from now on, the
 // frames the frame check would refuse, so that tests reach gws's panics.
 func (g *Gateway) UncheckFrames() { g.uncheckedFrames.Store(true) }

@@ -30,7 +30,8 @@
 //     one, a 64-bit length with its top bit set, a 1-byte close payload),
 //     with the broken rule as the reason; and for an invalid close code;
 //   - 1008 "slow reader" when the socket's send queue overflows or its
-//     writes make no progress for two ping intervals;
+//     writes make no progress for two ping intervals, and "ping flood"
+//     when the client pings faster than MaxPingRate;
 //   - 1009 for a frame over MaxFrame, 1007 for invalid UTF-8 in a text
 //     frame or a close reason;
 //   - 1013 "object overloaded" when a frame waited 10 s for room in the
@@ -60,6 +61,11 @@
 // (1011), is logged with its stack and counted (Stats.Panics), and the
 // object hears of the close as of any other. gws's write goroutines parse
 // nothing a client sent.
+//
+// Pings are answered at the gateway, without waking the object; a pong
+// waiting to be written answers the latest ping that came meanwhile, so a
+// ping flood can neither grow the write queue nor go unanswered, and a
+// client past MaxPingRate is closed with 1008.
 package gateway
 
 import (
@@ -118,6 +124,14 @@ type Options struct {
 	// MaxConns bounds the sockets open, and handshakes under way, at once;
 	// past it an upgrade is answered 503 with Retry-After. Default 50,000.
 	MaxConns int
+	// MaxPingRate is how many pings a second a client may send on average;
+	// it may send as many as that at once, and a client that gets further
+	// ahead is closed with 1008 "ping flood". Default 100, far above what
+	// any keepalive needs (browsers send no pings at all) and far below
+	// what costs the gateway anything; negative disables the limit. At any
+	// rate, pings that arrive while a pong waits to be written share that
+	// pong, which answers the latest (RFC 6455 section 5.5.3).
+	MaxPingRate int
 	// Logger receives connection-level events; default slog.Default().
 	Logger *slog.Logger
 }
@@ -129,6 +143,7 @@ const (
 	defaultSendQueue        = 256
 	defaultSendQueueBytes   = 8 << 20
 	defaultMaxConns         = 50000
+	defaultMaxPingRate      = 100
 )
 
 // Timeouts that are not worth an option.
@@ -163,6 +178,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxConns <= 0 {
 		o.MaxConns = defaultMaxConns
 	}
+	if o.MaxPingRate == 0 {
+		o.MaxPingRate = defaultMaxPingRate
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -189,6 +207,11 @@ type Gateway struct {
 	stats    stats
 	open     atomic.Int64 // sockets open plus handshakes under way, against MaxConns
 
+	// epoch and pingStep drive each socket's MaxPingRate budget: pingStep
+	// is 1/MaxPingRate seconds in nanoseconds, 0 without a limit.
+	epoch    time.Time
+	pingStep int64
+
 	// uncheckedFrames lets gws parse frames the frame check would refuse:
 	// for tests of what happens when gws panics.
 	uncheckedFrames atomic.Bool
@@ -214,6 +237,7 @@ type stats struct {
 	stalled        atomic.Uint64 // sockets closed because their writes made no progress
 	atCapacity     atomic.Uint64 // upgrades refused because MaxConns sockets were open
 	protocolErrors atomic.Uint64 // sockets closed because the frame check refused a frame
+	pingFloods     atomic.Uint64 // sockets closed for pinging faster than MaxPingRate
 	panics         atomic.Uint64 // panics recovered on a socket's behalf
 }
 
@@ -224,6 +248,7 @@ type Stats struct {
 	Stalled        uint64 // sockets closed (1008) because their writes made no progress
 	AtCapacity     uint64 // upgrades refused (503) because MaxConns sockets were open
 	ProtocolErrors uint64 // sockets closed (1002) for a frame that breaks RFC 6455 section 5
+	PingFloods     uint64 // sockets closed (1008) for pinging faster than MaxPingRate
 	// Panics counts panics recovered while parsing a client's bytes or
 	// handling its frames: each closed one socket and was logged with its
 	// stack. Anything but zero is a bug worth reporting.
@@ -238,6 +263,7 @@ func (g *Gateway) Stats() Stats {
 		Stalled:        g.stats.stalled.Load(),
 		AtCapacity:     g.stats.atCapacity.Load(),
 		ProtocolErrors: g.stats.protocolErrors.Load(),
+		PingFloods:     g.stats.pingFloods.Load(),
 		Panics:         g.stats.panics.Load(),
 	}
 }
@@ -263,10 +289,14 @@ func New(h *host.Host, opts Options) *Gateway {
 		h:      h,
 		opts:   opts,
 		log:    opts.Logger,
+		epoch:  time.Now(),
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  map[*conn]struct{}{},
 		idle:   make(chan struct{}),
+	}
+	if opts.MaxPingRate > 0 {
+		g.pingStep = max(int64(time.Second)/int64(opts.MaxPingRate), 1)
 	}
 	g.frames.init()
 	g.upgrader = gws.NewUpgrader(events{}, &gws.ServerOption{

@@ -165,6 +165,7 @@ func TestBrokenFrames(t *testing.T) {
 
 // Valid streams pass the check untouched: fragmented messages with control
 // frames between the fragments, lengths in every encoding, empty fragments.
+// (Of two pings close together only the second may get its pong.)
 func TestValidFramesPass(t *testing.T) {
 	e := newEnv(t, host.Options{}, gateway.Options{}, "broadcast")
 	v := e.rawWire(t, "/broadcast/valid")
@@ -291,6 +292,134 @@ func TestPanicClosesOneSocket(t *testing.T) {
 	}
 	// Shutdown (in the cleanup) waits for every goroutine: it would time
 	// out if a panic had left the read loop's count behind.
+}
+
+// pingFrames is n pings back to back, each with its number as payload.
+func pingFrames(n int) []byte {
+	var b []byte
+	for i := range n {
+		b = append(b, clientFrame(fin|opPing, []byte("ping "+strconv.Itoa(i)))...)
+	}
+	return b
+}
+
+// A flood of pings written back to back gets, within a second, the pong of
+// the last one or a 1008 close; never silence on an open socket. Without a
+// rate limit it must be the last pong.
+func TestPingFlood(t *testing.T) {
+	const pings = 10000
+	last := "ping " + strconv.Itoa(pings-1)
+	for _, tc := range []struct {
+		name      string
+		rate      int
+		wantClose bool
+	}{
+		{"default rate limit", 0, true},
+		{"rate limit disabled", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: tc.rate}, "broadcast")
+			v := e.rawWire(t, "/broadcast/flood")
+			v.write(t, pingFrames(pings))
+			pongs, lastPong := 0, false
+			deadline := time.Now().Add(time.Second)
+			var closeCode uint16
+			for !lastPong && closeCode == 0 {
+				f, err := v.next(t, deadline)
+				if err != nil {
+					t.Fatalf("after %d pongs, none for %q and no close within a second: %v", pongs, last, err)
+				}
+				switch f.op() {
+				case opPong:
+					pongs++
+					lastPong = string(f.payload) == last
+				case opClose:
+					closeCode, _ = f.closeCode()
+				}
+			}
+			t.Logf("%d pings: %d pongs, last answered %v, close %d", pings, pongs, lastPong, closeCode)
+			if closeCode != 0 {
+				v.conn.Close() // ends the server's linger
+			}
+			switch {
+			case tc.wantClose && closeCode != 1008:
+				t.Fatalf("closed with %d, want 1008 (or the last pong)", closeCode)
+			case !tc.wantClose && !lastPong:
+				t.Fatalf("closed with %d; without a rate limit the last ping must be answered", closeCode)
+			case closeCode == 1008 && e.g.PingFloods() != 1:
+				t.Fatalf("%d ping floods counted, want 1", e.g.PingFloods())
+			}
+			if closeCode != 0 {
+				hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flood").Conns == 0 })
+				return
+			}
+			// The socket is open and still works.
+			v.write(t, clientFrame(fin|opText, []byte("after")))
+			code, _, _ := v.untilClose(t, time.Now().Add(wait), func(f serverFrame) {
+				if f.op() == opText && string(f.payload) == "after" {
+					v.write(t, clientFrame(fin|opClose, closeBody(1000, "")))
+				}
+			})
+			if code != 1000 {
+				t.Fatalf("after the flood: close %d, want the echo of 'after' and then 1000", code)
+			}
+		})
+	}
+}
+
+// A client past MaxPingRate is closed with 1008 "ping flood" and its room
+// hears; a burst of MaxPingRate pings at once, and pings at a steady rate
+// below it, are answered.
+func TestPingRate(t *testing.T) {
+	const rate = 50
+	e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: rate}, "broadcast")
+	alive := e.canary(t, "/broadcast/canary")
+
+	// ask sends pings and waits for the pong of the last.
+	ask := func(t *testing.T, v *wire, n int) {
+		t.Helper()
+		v.write(t, pingFrames(n))
+		last := "ping " + strconv.Itoa(n-1)
+		deadline := time.Now().Add(wait)
+		for {
+			f, err := v.next(t, deadline)
+			if err != nil {
+				t.Fatalf("no pong for %q: %v", last, err)
+			}
+			if f.op() == opClose {
+				code, reason := f.closeCode()
+				t.Fatalf("closed with %d %q before the pong for %q", code, reason, last)
+			}
+			if f.op() == opPong && string(f.payload) == last {
+				return
+			}
+		}
+	}
+
+	t.Run("a burst of the rate", func(t *testing.T) {
+		ask(t, e.rawWire(t, "/broadcast/burst"), rate)
+	})
+	t.Run("steady pings below the rate", func(t *testing.T) {
+		v := e.rawWire(t, "/broadcast/steady")
+		for range rate / 4 { // for half a second at half the rate
+			ask(t, v, 1)
+			time.Sleep(time.Second / (rate / 2))
+		}
+	})
+	t.Run("a flood past the rate", func(t *testing.T) {
+		v := e.rawWire(t, "/broadcast/flooder")
+		v.write(t, pingFrames(4*rate))
+		code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
+		if !ok || code != 1008 || reason != "ping flood" {
+			t.Fatalf("got close frame %v, %d %q; want 1008 ping flood", ok, code, reason)
+		}
+		v.conn.Close() // ends the server's linger
+		hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flooder").Conns == 0 })
+	})
+	if n := e.g.PingFloods(); n != 1 {
+		t.Fatalf("%d ping floods counted, want 1", n)
+	}
+	alive(t)
 }
 
 // FuzzRawFrames writes whatever the fuzzer makes, right after an upgrade,
