@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -55,6 +54,15 @@ func (b *budget) tryCharge(p *Plugin, n int64) bool {
 	return true
 }
 
+// force charges n bytes whatever the bounds: an allocation wazero
+// requires, which the caller then undoes by failing the instantiation.
+func (b *budget) force(p *Plugin, n int64) {
+	b.used.Add(n)
+	if p != nil && b.perShare > 0 {
+		p.mem.Add(n)
+	}
+}
+
 func (b *budget) release(p *Plugin, n int64) {
 	if n <= 0 {
 		return
@@ -74,89 +82,22 @@ func (b *budget) tight(p *Plugin) bool {
 	return p != nil && b.perShare > 0 && p.mem.Load() > b.perShare/4*3
 }
 
-// allocator makes the linear memories of one plugin's instances.
+// guestMemory is one instance's linear memory as the budget sees it.
+// wazero calls Free when it closes the module, which may happen on another
+// goroutine while a timed-out guest still unwinds; the memory is only given
+// back by release, which the instance's owner calls once no call into the
+// instance can be running.
+type guestMemory interface {
+	experimental.LinearMemory
+	// overdrawn reports that the initial allocation, which wazero requires
+	// to succeed, was past the budget: the instantiation must then fail.
+	overdrawn() bool
+	release()
+}
+
+// allocator makes the linear memories of one plugin's instances, in mmapped
+// memory where the platform has it (memory_linux.go).
 type allocator struct {
 	b *budget
 	p *Plugin
 }
-
-func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
-	return &linearMemory{b: a.b, p: a.p, max: max}
-}
-
-// linearMemory is a guest's linear memory in the Go heap, charged to the
-// budget by its capacity. Growth reallocates with headroom (a quarter), so
-// a guest growing a page at a time does not copy its memory at every grow.
-// Reallocate runs on the guest's own thread; Free may run on the goroutine
-// that closes a timed-out module while the guest still unwinds, hence mu.
-// The Go slice stays valid for wazero after Free, so that race is harmless.
-type linearMemory struct {
-	mu      sync.Mutex
-	b       *budget
-	p       *Plugin
-	max     uint64
-	buf     []byte
-	charged int64
-	// overdrawn: the initial allocation, which wazero requires to succeed,
-	// was past the budget; the instantiation then fails (see instantiate).
-	overdrawn bool
-	freed     bool
-}
-
-func (m *linearMemory) Reallocate(size uint64) []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.freed || size > m.max {
-		return nil
-	}
-	if size <= uint64(cap(m.buf)) {
-		m.buf = m.buf[:size]
-		return m.buf
-	}
-	newCap := max(size, min(uint64(cap(m.buf))+uint64(cap(m.buf))/4, m.max))
-	delta := int64(newCap) - m.charged
-	ok := m.b.charge(m.p, delta)
-	if !ok && newCap > size {
-		// No room for headroom: take exactly what was asked for.
-		newCap, delta = size, int64(size)-m.charged
-		ok = m.b.charge(m.p, delta)
-	}
-	if !ok {
-		if m.buf != nil {
-			return nil // memory.grow fails in the guest
-		}
-		// The first allocation: wazero panics on nil here, so give it the
-		// minimum (bounded by the page limit) and fail the instantiation.
-		m.overdrawn = true
-		m.b.used.Add(int64(size) - m.charged)
-		if m.p != nil && m.b.perShare > 0 {
-			m.p.mem.Add(int64(size) - m.charged)
-		}
-		newCap, delta = size, int64(size)-m.charged
-	}
-	nb := make([]byte, size, newCap)
-	copy(nb, m.buf)
-	m.buf = nb
-	m.charged += delta
-	return nb
-}
-
-func (m *linearMemory) Free() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.freed {
-		return
-	}
-	m.freed = true
-	m.b.release(m.p, m.charged)
-	m.charged = 0
-	m.buf = nil
-}
-
-func (m *linearMemory) isOverdrawn() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.overdrawn
-}
-
-var _ experimental.LinearMemory = (*linearMemory)(nil)

@@ -25,7 +25,9 @@ type Instance struct {
 	fns    [numExports]api.Function
 	stack  []uint64
 	env    Env
-	logBuf []byte // fd_write's scratch line, reused
+	logBuf []byte      // fd_write's scratch line, reused
+	lin    guestMemory // its linear memory, given back by closeModule
+	deep   bool        // a call overflowed the native stack
 }
 
 // Bind sets the Env the host functions act on; nil unbinds.
@@ -61,7 +63,9 @@ func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32,
 	if err == nil {
 		return uint32(i.stack[0]), nil
 	}
-	i.plugin.engine.noteFailure(err)
+	if i.plugin.engine.noteFailure(err) {
+		i.deep = true
+	}
 	var exit *sys.ExitError
 	switch {
 	case errors.Is(err, ErrTimeout):
@@ -79,17 +83,18 @@ func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32,
 	return 0, fmt.Errorf("%s trapped: %w", exportNames[export], err)
 }
 
-// noteFailure counts a failed guest call, and after a stack overflow asks
-// for the native stack it grew (up to ~100 MiB, outside the linear memory
-// budget) to be returned to the OS once the instance is gone.
-func (e *Engine) noteFailure(err error) {
+// noteFailure counts a failed guest call and reports whether it was a stack
+// overflow, whose native stack (up to ~100 MiB) should go back to the OS
+// once the instance is closed.
+func (e *Engine) noteFailure(err error) bool {
 	switch {
 	case errors.Is(err, ErrTimeout):
 		atomic.AddUint64(&e.stats.Timeouts, 1)
 	case strings.Contains(err.Error(), "stack overflow"):
 		atomic.AddUint64(&e.stats.StackOverflows, 1)
-		e.returnMemory()
+		return true
 	}
+	return false
 }
 
 // logLine hands one line of the guest's stdout or stderr to its Env, which
@@ -121,8 +126,25 @@ func (i *Instance) Close() {
 	if i.mod == nil {
 		return
 	}
-	i.mod.Close(context.Background())
-	i.mod = nil
+	i.closeModule()
 	i.env = nil
 	i.plugin.release(context.Background(), 1)
+}
+
+// closeModule closes the module and gives its linear memory back. Only the
+// instance's owner calls it, never while a call into it runs, which is what
+// makes unmapping the memory safe. After a stack overflow it also drops the
+// functions (each holds the native stack it grew) and has the freed memory
+// returned to the OS.
+func (i *Instance) closeModule() {
+	if i.mod != nil {
+		i.mod.Close(context.Background())
+	}
+	if i.lin != nil {
+		i.lin.release()
+	}
+	if i.deep {
+		i.fns = [numExports]api.Function{}
+		i.plugin.engine.returnMemory()
+	}
 }

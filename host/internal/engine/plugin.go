@@ -152,7 +152,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	}
 	v, err := inst.call(ctx, exportVersion, p.init)
 	if err != nil {
-		inst.mod.Close(ctx)
+		inst.closeModule()
 		compiled.Close(ctx)
 		if errors.Is(err, ErrClosed) {
 			return nil, err
@@ -160,7 +160,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		return nil, invalid("%s: %v", abi.ExportVersion, err)
 	}
 	if major, minor := abi.SplitVersion(v); major != abi.Major {
-		inst.mod.Close(ctx)
+		inst.closeModule()
 		compiled.Close(ctx)
 		return nil, invalid("plugin was built for ABI v%d.%d; this host speaks v%d.%d", major, minor, abi.Major, abi.Minor)
 	}
@@ -326,7 +326,7 @@ func (p *Plugin) refillLoop() {
 			select {
 			case p.ready <- inst:
 			case <-p.stop:
-				inst.mod.Close(context.Background())
+				inst.closeModule()
 				return
 			}
 		}
@@ -353,7 +353,7 @@ func (p *Plugin) Retire(ctx context.Context) {
 	for drained := false; !drained; {
 		select {
 		case inst := <-p.ready:
-			inst.mod.Close(ctx)
+			inst.closeModule()
 		default:
 			drained = true
 		}
@@ -386,7 +386,7 @@ func (p *Plugin) drainPool() bool {
 	for {
 		select {
 		case inst := <-p.ready:
-			inst.mod.Close(context.Background())
+			inst.closeModule()
 			freed = true
 		default:
 			return freed
@@ -409,10 +409,10 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	var mem *linearMemory
 	alloc := experimental.MemoryAllocatorFunc(func(cap, max uint64) experimental.LinearMemory {
-		mem = allocator{b: p.engine.budget, p: p}.Allocate(cap, max).(*linearMemory)
-		return mem
+		m := allocator{b: p.engine.budget, p: p}.Allocate(cap, max).(guestMemory)
+		inst.lin = m
+		return m
 	})
 	err := p.engine.guard(ctx, p, p.init, func(gctx context.Context) error {
 		ictx := experimental.WithMemoryAllocator(valueOnly{gctx, inst.ctx}, alloc)
@@ -421,7 +421,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 			return fmt.Errorf("start function: %w", err)
 		}
 		inst.mod = mod
-		if mem != nil && mem.isOverdrawn() {
+		if inst.lin != nil && inst.lin.overdrawn() {
 			return ErrMemoryBudget
 		}
 		if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
@@ -432,9 +432,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		return nil
 	})
 	if err != nil {
-		if inst.mod != nil {
-			inst.mod.Close(context.Background())
-		}
+		inst.closeModule()
 		p.engine.noteFailure(err)
 		switch {
 		case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
