@@ -19,17 +19,17 @@ import (
 // which is why Free (wazero's, possibly while a stopped guest unwinds) only
 // marks it and release (the owner's, between calls) unmaps it.
 type mmapMemory struct {
-	mu        sync.Mutex
-	b         *budget
-	p         *Plugin
-	region    []byte // the reservation; nil once unmapped
-	size      uint64 // accessible bytes, a prefix of region
-	charged   int64
-	isOver    bool
-	started   bool // Reallocate was called: the initial allocation is done
-	freed     bool
-	unmapped  bool
-	fallback  bool // the reservation failed: region is a Go slice
+	mu       sync.Mutex
+	b        *budget
+	p        *Plugin
+	region   []byte // the reservation; nil once unmapped
+	size     uint64 // accessible bytes, a prefix of region
+	charged  int64
+	isOver   bool
+	started  bool // Reallocate was called: the initial allocation is done
+	freed    bool
+	unmapped bool
+	fallback bool // the reservation failed: region is a Go slice
 }
 
 func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
