@@ -44,6 +44,15 @@ type Plugin struct {
 	live    int // instances handed out and not yet closed
 	retired bool
 	freed   bool
+
+	// The start-up breaker: after an instantiation fails in the guest (its
+	// start function or _initialize trapped or ran past its limit), further
+	// ones fail at once with that error until a back-off passes, so a
+	// plugin whose start-up breaks after its deploy costs each connect a
+	// quick refusal, not a wait for its own limit behind every other wake.
+	brokenUntil time.Time
+	brokenErr   error
+	brokenRuns  int
 }
 
 // Export indexes, one per guest handler.
@@ -414,7 +423,15 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		inst.lin = m
 		return m
 	})
+	if err := p.broken(); err != nil {
+		return nil, err
+	}
 	err := p.engine.guard(ctx, p, p.init, func(gctx context.Context) error {
+		// Another wake may have tripped the breaker while this one waited
+		// for its slot.
+		if err := p.broken(); err != nil {
+			return err
+		}
 		ictx := experimental.WithMemoryAllocator(valueOnly{gctx, inst.ctx}, alloc)
 		mod, err := p.engine.rt.InstantiateModule(ictx, p.compiled, cfg)
 		if err != nil {
@@ -435,13 +452,18 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		inst.closeModule()
 		p.engine.noteFailure(err)
 		switch {
-		case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+		case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, ErrStartFailing):
 			return nil, err
 		case errors.Is(err, ErrMemoryBudget):
 			return nil, fmt.Errorf("instantiate: %w", err)
 		}
-		return nil, invalid("instantiate: %v", err)
+		err = invalid("instantiate: %v", err)
+		p.trip(err)
+		return nil, err
 	}
+	p.mu.Lock()
+	p.brokenRuns = 0
+	p.mu.Unlock()
 	inst.mem = inst.mod.Memory()
 	for i, name := range exportNames {
 		if p.has[i] || i == exportVersion {
@@ -449,6 +471,35 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		}
 	}
 	return inst, nil
+}
+
+// ErrStartFailing is returned, wrapped with the last failure, by
+// instantiations refused while a plugin's start-up breaker is open.
+var ErrStartFailing = errors.New("plugin start-up keeps failing")
+
+// Back-off of the start-up breaker: doubling from the first to the last.
+const (
+	brokenFirst = time.Second
+	brokenLast  = time.Minute
+)
+
+// broken returns ErrStartFailing while the breaker is open.
+func (p *Plugin) broken() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.brokenErr == nil || !time.Now().Before(p.brokenUntil) {
+		return nil
+	}
+	return fmt.Errorf("%w (retried in %v): %w", ErrStartFailing, time.Until(p.brokenUntil).Round(time.Millisecond), p.brokenErr)
+}
+
+// trip opens the breaker after a failed instantiation.
+func (p *Plugin) trip(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wait := min(brokenFirst<<min(p.brokenRuns, 16), brokenLast)
+	p.brokenRuns++
+	p.brokenErr, p.brokenUntil = err, time.Now().Add(wait)
 }
 
 // ErrMemoryBudget: an instance would take the host, or its plugin, past the
