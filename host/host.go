@@ -77,6 +77,7 @@ func New(opts Options) (*Host, error) {
 		PluginMemory:  opts.PluginMemory,
 		GuestCalls:    opts.GuestCalls,
 		PluginCalls:   opts.PluginCalls,
+		StackLimit:    uint32(min(opts.Limits.StackSize, 1<<30)),
 	})
 	if err != nil {
 		st.Close()

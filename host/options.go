@@ -98,6 +98,13 @@ type Limits struct {
 	// function and _initialize together; defaults 10 s and 30 s.
 	InitCPU  time.Duration
 	InitWall time.Duration
+	// StackSize bounds the native stack of one handler call, in bytes as
+	// estimated from each function's parameters and locals (64 + 16 a
+	// value, per call in progress); a call past it traps. Default 4 MiB,
+	// some ten thousand calls deep for Go guests. The host rewrites every
+	// module to count it, and keeps twice this per concurrent guest call
+	// out of MemoryBudget, for stacks.
+	StackSize int
 	// LogLine caps one guest log line, in bytes (longer ones are cut);
 	// default 4 KiB. LogEvent caps the log bytes of one event (default 64
 	// KiB), LogRate the lines an object may log per second, averaged over
@@ -140,6 +147,7 @@ func DefaultLimits() Limits {
 		EventWall:        30 * time.Second,
 		InitCPU:          10 * time.Second,
 		InitWall:         30 * time.Second,
+		StackSize:        4 << 20,
 		LogLine:          4096,
 		LogEvent:         64 << 10,
 		LogRate:          100,
@@ -245,6 +253,7 @@ func (o Options) withDefaults() (Options, error) {
 	dur(&l.EventWall, max(d.EventWall, l.EventCPU))
 	dur(&l.InitCPU, d.InitCPU)
 	dur(&l.InitWall, max(d.InitWall, l.InitCPU))
+	set(&l.StackSize, d.StackSize)
 	set(&l.LogLine, d.LogLine)
 	set(&l.LogEvent, d.LogEvent)
 	set(&l.LogRate, d.LogRate)

@@ -18,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 )
 
 // Config sets up an Engine. The zero value is usable: no compilation cache,
@@ -43,6 +44,11 @@ type Config struct {
 	// bound. See slots.
 	GuestCalls  int
 	PluginCalls int
+	// StackLimit bounds the native stack of one guest call, in bytes as
+	// stacklimit.FrameSize estimates them; 0: wazero's own ceiling (about
+	// 100 MiB). The engine instruments every module to enforce it, and
+	// keeps GuestCalls times twice as much of the memory budget for stacks.
+	StackLimit uint32
 }
 
 // Engine owns one wazero runtime. It is safe for concurrent use.
@@ -114,6 +120,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		freeOS:  make(chan struct{}, 1),
 	}
 	e.budget.reclaim = e.reclaimPools
+	if cfg.MemoryBudget > 0 && cfg.StackLimit > 0 && cfg.GuestCalls > 0 {
+		// A call's stack can take about twice its limit while wazero copies
+		// it to grow it: that much stays out of the linear memories' reach.
+		e.budget.limit = max(cfg.MemoryBudget/2, cfg.MemoryBudget-int64(cfg.GuestCalls)*2*int64(cfg.StackLimit))
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
 	go e.freeOSLoop()
@@ -224,8 +235,25 @@ func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return invalid("not a WebAssembly module (bad magic number)")
 	}
+	wasm, err := (&Engine{cfg: cfg}).instrument(wasm)
+	if err != nil {
+		return err
+	}
 	if _, err := rt.CompileModule(ctx, wasm); err != nil {
 		return invalid("not a valid WebAssembly module: %v", err)
 	}
 	return nil
+}
+
+// instrument applies the stack limit to wasm (see package stacklimit); the
+// compiled code, and so the compilation cache, is that of the result.
+func (e *Engine) instrument(wasm []byte) ([]byte, error) {
+	if e.cfg.StackLimit == 0 {
+		return wasm, nil
+	}
+	out, err := stacklimit.Instrument(wasm, e.cfg.StackLimit)
+	if err != nil {
+		return nil, invalid("not a valid WebAssembly module: %v", err)
+	}
+	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 )
 
 type instanceKey struct{}
@@ -63,6 +64,9 @@ func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32,
 	if err == nil {
 		return uint32(i.stack[0]), nil
 	}
+	if i.overStack() {
+		err = fmt.Errorf("stack overflow: past the %d-byte stack limit (%w)", i.plugin.engine.cfg.StackLimit, err)
+	}
 	if i.plugin.engine.noteFailure(err) {
 		i.deep = true
 	}
@@ -81,6 +85,17 @@ func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32,
 		}
 	}
 	return 0, fmt.Errorf("%s trapped: %w", exportNames[export], err)
+}
+
+// overStack reports whether the stack counter the engine instrumented the
+// module with (see stacklimit) is past the limit: the trap was the limit's.
+func (i *Instance) overStack() bool {
+	limit := i.plugin.engine.cfg.StackLimit
+	if limit == 0 || i.mod == nil {
+		return false
+	}
+	g := i.mod.ExportedGlobal(stacklimit.CounterExport)
+	return g != nil && uint32(g.Get()) > limit
 }
 
 // noteFailure counts a failed guest call and reports whether it was a stack

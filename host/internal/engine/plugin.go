@@ -126,6 +126,10 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	if limit <= 0 {
 		limit = 10 * time.Second
 	}
+	wasm, err := e.instrument(wasm)
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	compiled, err := e.rt.CompileModule(cctx, wasm)
 	timedOut := cctx.Err() != nil && ctx.Err() == nil

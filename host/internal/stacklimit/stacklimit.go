@@ -1,0 +1,546 @@
+// Package stacklimit bounds the native stack a WebAssembly module can make
+// its runtime grow. wazero grows a call's stack by doubling, up to a
+// ceiling of about 100 MiB, with no setting to lower it; a guest that
+// recurses without end costs its host that much before it traps. So before
+// a module is compiled, Instrument rewrites it: a new mutable i32 global
+// counts the stack its live calls use, every defined function adds its
+// frame's estimated size on entry (and traps with unreachable when the
+// total would pass the limit) and subtracts it on every way out. The
+// module's functions, indices, imports, exports and data are otherwise
+// untouched; debug sections (DWARF), whose code offsets the rewrite would
+// invalidate, are dropped.
+//
+// A trap leaves the counter high, which is harmless: the host discards an
+// instance after any trap.
+package stacklimit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// CounterExport is the name under which the rewritten module exports the
+// counter, so that after a trap the host can tell an overrun of the limit
+// (the counter is past it) from the guest's own unreachable.
+const CounterExport = "__torpor_stack_used"
+
+// FrameSize estimates the native stack one call of a function takes, from
+// its parameters and locals: a fixed frame plus a generous slot per value.
+// It errs high: the limit bounds what a guest can do, and a real frame of
+// wazero's compiler is smaller.
+func FrameSize(params, locals uint64) uint64 { return 64 + 16*(params+locals) }
+
+// ErrUnsupported is wrapped by Instrument's error for an instruction it
+// does not know (exception handling, tail calls, GC, threads: proposals the
+// host's runtime does not enable either).
+var ErrUnsupported = errors.New("unsupported instruction")
+
+// Instrument returns wasm rewritten so that its calls together use at most
+// limit bytes of estimated stack (limit below 2^31). The input is left
+// unchanged. An error means the module is not one the rewriter understands,
+// which for a module the runtime would accept happens only with the
+// unsupported proposals above.
+func Instrument(wasm []byte, limit uint32) ([]byte, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, errors.New("bad magic number")
+	}
+	if binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
+		return nil, fmt.Errorf("binary version %d, want 1", binary.LittleEndian.Uint32(wasm[4:8]))
+	}
+	m, err := parse(wasm[8:])
+	if err != nil {
+		return nil, err
+	}
+	return m.rewrite(int32(min(limit, 1<<31-1)))
+}
+
+// Section ids, and the order the binary format requires them in (custom
+// sections, id 0, may appear anywhere).
+const (
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secGlobal   = 6
+	secExport   = 7
+	secCode     = 10
+)
+
+var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+// rank is a section's place in the required order; past the end for an id
+// the format does not define.
+func rank(id byte) int {
+	if r, ok := sectionRank[id]; ok {
+		return r
+	}
+	return len(sectionRank) + 1
+}
+
+type section struct {
+	id      byte
+	content []byte
+}
+
+type funcType struct{ params, results []byte }
+
+type module struct {
+	sections      []section
+	types         []funcType
+	funcTypes     []uint32 // type index of each defined function
+	importedFuncs uint32
+	globals       uint32 // imported plus defined
+}
+
+func parse(b []byte) (*module, error) {
+	m := &module{}
+	r := &reader{b: b}
+	for !r.done() {
+		id := r.byte()
+		n := r.u32()
+		content := r.take(int(n))
+		if r.err != nil {
+			return nil, fmt.Errorf("section %d: %w", id, r.err)
+		}
+		m.sections = append(m.sections, section{id: id, content: content})
+	}
+	for _, s := range m.sections {
+		var err error
+		switch s.id {
+		case secType:
+			err = m.parseTypes(s.content)
+		case secImport:
+			err = m.parseImports(s.content)
+		case secFunction:
+			r := &reader{b: s.content}
+			for n := r.u32(); n > 0 && r.err == nil; n-- {
+				m.funcTypes = append(m.funcTypes, r.u32())
+			}
+			err = r.err
+		case secGlobal:
+			r := &reader{b: s.content}
+			m.globals += r.u32()
+			err = r.err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
+		}
+	}
+	return m, nil
+}
+
+func (m *module) parseTypes(b []byte) error {
+	r := &reader{b: b}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		if form := r.byte(); form != 0x60 {
+			return fmt.Errorf("type form 0x%02x: %w", form, ErrUnsupported)
+		}
+		params := r.take(int(r.u32()))
+		results := r.take(int(r.u32()))
+		m.types = append(m.types, funcType{params: params, results: results})
+	}
+	return r.err
+}
+
+func (m *module) parseImports(b []byte) error {
+	r := &reader{b: b}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		r.take(int(r.u32())) // module
+		r.take(int(r.u32())) // name
+		switch kind := r.byte(); kind {
+		case 0: // function
+			r.u32()
+			m.importedFuncs++
+		case 1: // table: reftype, limits
+			r.byte()
+			r.limits()
+		case 2: // memory
+			r.limits()
+		case 3: // global: valtype, mutability
+			r.byte()
+			r.byte()
+			m.globals++
+		case 4: // tag
+			r.byte()
+			r.u32()
+		default:
+			return fmt.Errorf("import kind %d: %w", kind, ErrUnsupported)
+		}
+	}
+	return r.err
+}
+
+func (m *module) rewrite(limit int32) ([]byte, error) {
+	counter := m.globals // the index the new global gets
+	var code []byte
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	var newTypes []funcType
+	blockType := func(results []byte) []byte {
+		switch len(results) {
+		case 0:
+			return []byte{0x40}
+		case 1:
+			return []byte{results[0]}
+		}
+		for i, t := range m.types {
+			if len(t.params) == 0 && string(t.results) == string(results) {
+				return sleb(nil, int64(i))
+			}
+		}
+		for i, t := range newTypes {
+			if string(t.results) == string(results) {
+				return sleb(nil, int64(len(m.types)+i))
+			}
+		}
+		newTypes = append(newTypes, funcType{results: results})
+		return sleb(nil, int64(len(m.types)+len(newTypes)-1))
+	}
+	for _, s := range m.sections {
+		if s.id != secCode {
+			continue
+		}
+		var err error
+		if code, err = m.rewriteCode(s.content, counter, limit, blockType); err != nil {
+			return nil, err
+		}
+	}
+	hasGlobals, hasTypes, hasExports := false, false, false
+	for _, s := range m.sections {
+		hasGlobals = hasGlobals || s.id == secGlobal
+		hasTypes = hasTypes || s.id == secType
+	}
+	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = 0
+	emit := func(id byte, content []byte) {
+		out = append(out, id)
+		out = binary.AppendUvarint(out, uint64(len(content)))
+		out = append(out, content...)
+	}
+	placed := func(id byte) {
+		// Insert the sections this module lacks just before the first one
+		// that must follow them.
+		if !hasTypes && len(newTypes) > 0 && rank(id) > rank(secType) {
+			emit(secType, appendTypes(binary.AppendUvarint(nil, uint64(len(newTypes))), newTypes))
+			hasTypes = true
+		}
+		if !hasGlobals && rank(id) > rank(secGlobal) {
+			emit(secGlobal, append([]byte{1}, newGlobal...))
+			hasGlobals = true
+		}
+		if !hasExports && rank(id) > rank(secExport) {
+			emit(secExport, appendCounterExport([]byte{1}, counter))
+			hasExports = true
+		}
+	}
+	for _, s := range m.sections {
+		if s.id != secCustom {
+			placed(s.id)
+		}
+		switch s.id {
+		case secCustom:
+			r := &reader{b: s.content}
+			if name := string(r.take(int(r.u32()))); r.err == nil && strings.HasPrefix(name, ".debug_") {
+				continue // code offsets are about to move
+			}
+			emit(s.id, s.content)
+		case secType:
+			r := &reader{b: s.content}
+			n := r.u32()
+			content := binary.AppendUvarint(nil, uint64(n)+uint64(len(newTypes)))
+			content = append(content, s.content[r.off:]...)
+			emit(s.id, appendTypes(content, newTypes))
+		case secGlobal:
+			r := &reader{b: s.content}
+			n := r.u32()
+			content := binary.AppendUvarint(nil, uint64(n)+1)
+			content = append(content, s.content[r.off:]...)
+			emit(s.id, append(content, newGlobal...))
+		case secExport:
+			r := &reader{b: s.content}
+			n := r.u32()
+			content := binary.AppendUvarint(nil, uint64(n)+1)
+			content = append(content, s.content[r.off:]...)
+			emit(s.id, appendCounterExport(content, counter))
+			hasExports = true
+		case secCode:
+			emit(s.id, code)
+		default:
+			emit(s.id, s.content)
+		}
+	}
+	placed(255) // a module with no section after the global section's place
+	return out, nil
+}
+
+// appendCounterExport appends the export entry of the counter global.
+func appendCounterExport(dst []byte, counter uint32) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(CounterExport)))
+	dst = append(dst, CounterExport...)
+	dst = append(dst, 0x03) // a global
+	return binary.AppendUvarint(dst, uint64(counter))
+}
+
+func appendTypes(dst []byte, ts []funcType) []byte {
+	for _, t := range ts {
+		dst = append(dst, 0x60)
+		dst = binary.AppendUvarint(dst, uint64(len(t.params)))
+		dst = append(dst, t.params...)
+		dst = binary.AppendUvarint(dst, uint64(len(t.results)))
+		dst = append(dst, t.results...)
+	}
+	return dst
+}
+
+func (m *module) rewriteCode(b []byte, counter uint32, limit int32, blockType func([]byte) []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	if int(n) != len(m.funcTypes) {
+		return nil, fmt.Errorf("code section has %d bodies for %d functions", n, len(m.funcTypes))
+	}
+	out := binary.AppendUvarint(nil, uint64(n))
+	for i := range n {
+		body := r.take(int(r.u32()))
+		if r.err != nil {
+			return nil, fmt.Errorf("code section: %w", r.err)
+		}
+		ti := m.funcTypes[i]
+		if int(ti) >= len(m.types) {
+			return nil, fmt.Errorf("function %d: type %d out of range", m.importedFuncs+i, ti)
+		}
+		nb, err := rewriteBody(body, m.types[ti], counter, limit, blockType)
+		if err != nil {
+			return nil, fmt.Errorf("function %d: %w", m.importedFuncs+i, err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(nb)))
+		out = append(out, nb...)
+	}
+	return out, nil
+}
+
+func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType func([]byte) []byte) ([]byte, error) {
+	r := &reader{b: body}
+	var locals uint64
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		locals += uint64(r.u32())
+		r.byte()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("locals: %w", r.err)
+	}
+	cost := int32(min(FrameSize(uint64(len(t.params)), locals), uint64(limit)+1))
+	g := binary.AppendUvarint(nil, uint64(counter))
+	// global.get c; i32.const cost; i32.add; global.set c;
+	// global.get c; i32.const limit; i32.gt_u; if unreachable end
+	var prologue []byte
+	prologue = append(append(prologue, 0x23), g...)
+	prologue = append(sleb(append(prologue, 0x41), int64(cost)), 0x6A, 0x24)
+	prologue = append(append(prologue, g...), 0x23)
+	prologue = append(prologue, g...)
+	prologue = append(sleb(append(prologue, 0x41), int64(limit)), 0x4B, 0x04, 0x40, 0x00, 0x0B)
+	// global.get c; i32.const cost; i32.sub; global.set c
+	var epilogue []byte
+	epilogue = append(append(epilogue, 0x23), g...)
+	epilogue = append(sleb(append(epilogue, 0x41), int64(cost)), 0x6B, 0x24)
+	epilogue = append(epilogue, g...)
+
+	out := make([]byte, 0, len(body)+len(prologue)+2*len(epilogue)+8)
+	out = append(out, body[:r.off]...)
+	out = append(out, prologue...)
+	out = append(out, 0x02)
+	out = append(out, blockType(t.results)...)
+	depth := 0
+	for {
+		if r.done() {
+			return nil, errors.New("body ends without end")
+		}
+		start := r.off
+		op := r.byte()
+		switch op {
+		case 0x02, 0x03, 0x04: // block, loop, if
+			depth++
+		case 0x0B: // end
+			if depth == 0 {
+				if !r.done() {
+					return nil, errors.New("bytes after the body's end")
+				}
+				out = append(out, 0x0B)
+				out = append(out, epilogue...)
+				return append(out, 0x0B), nil
+			}
+			depth--
+		case 0x0F: // return
+			out = append(out, epilogue...)
+		}
+		if err := r.immediates(op); err != nil {
+			return nil, fmt.Errorf("offset %d: %w", start, err)
+		}
+		out = append(out, body[start:r.off]...)
+	}
+}
+
+// reader decodes the binary format; the first error sticks and every read
+// after it returns zero.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+var errTruncated = errors.New("unexpected end")
+
+func (r *reader) done() bool { return r.err != nil || r.off >= len(r.b) }
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.err = errTruncated
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.off {
+		r.err = errTruncated
+		return nil
+	}
+	b := r.b[r.off : r.off+n]
+	r.off += n
+	return b
+}
+
+// leb reads an unsigned or signed LEB128 number of at most 10 bytes and
+// returns it unsigned (signed values are only skipped).
+func (r *reader) leb() uint64 {
+	var v uint64
+	for shift := uint(0); shift < 70; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		if shift < 64 {
+			v |= uint64(c&0x7F) << shift
+		}
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+	r.err = errors.New("LEB128 number too long")
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	v := r.leb()
+	if v > 1<<32-1 {
+		r.err = errors.New("number out of range")
+		return 0
+	}
+	return uint32(v)
+}
+
+func (r *reader) limits() {
+	flags := r.byte()
+	r.leb()
+	if flags&1 != 0 {
+		r.leb()
+	}
+}
+
+func (r *reader) memarg() {
+	align := r.u32()
+	if align&0x40 != 0 { // multi-memory: a memory index follows
+		r.u32()
+	}
+	r.leb()
+}
+
+// immediates skips the immediates of the instruction op.
+func (r *reader) immediates(op byte) error {
+	switch {
+	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0B || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1:
+	case op >= 0x45 && op <= 0xC4: // numeric, sign extension
+	case op == 0x02 || op == 0x03 || op == 0x04: // block type
+		switch c := r.peek(); {
+		case c == 0x40, c >= 0x6F && c <= 0x7F:
+			r.byte()
+		default:
+			r.leb()
+		}
+	case op == 0x0C || op == 0x0D || op == 0x10 || op == 0xD2 || op >= 0x20 && op <= 0x26:
+		r.u32()
+	case op == 0x0E: // br_table
+		for n := r.u32(); n > 0 && r.err == nil; n-- {
+			r.u32()
+		}
+		r.u32()
+	case op == 0x11: // call_indirect
+		r.u32()
+		r.u32()
+	case op == 0x1C: // typed select
+		r.take(int(r.u32()))
+	case op >= 0x28 && op <= 0x3E:
+		r.memarg()
+	case op == 0x3F || op == 0x40:
+		r.u32()
+	case op == 0x41 || op == 0x42:
+		r.leb()
+	case op == 0x43:
+		r.take(4)
+	case op == 0x44:
+		r.take(8)
+	case op == 0xD0:
+		r.byte()
+	case op == 0xFC:
+		switch sub := r.u32(); {
+		case sub <= 7:
+		case sub == 8 || sub == 10 || sub == 12 || sub == 14:
+			r.u32()
+			r.u32()
+		case sub == 9 || sub == 11 || sub == 13 || sub >= 15 && sub <= 17:
+			r.u32()
+		default:
+			return fmt.Errorf("0xfc %d: %w", sub, ErrUnsupported)
+		}
+	case op == 0xFD:
+		switch sub := r.u32(); {
+		case sub <= 11 || sub == 92 || sub == 93:
+			r.memarg()
+		case sub == 12 || sub == 13:
+			r.take(16)
+		case sub >= 21 && sub <= 34:
+			r.byte()
+		case sub >= 84 && sub <= 91:
+			r.memarg()
+			r.byte()
+		}
+	default:
+		return fmt.Errorf("0x%02x: %w", op, ErrUnsupported)
+	}
+	return r.err
+}
+
+func (r *reader) peek() byte {
+	if r.err != nil || r.off >= len(r.b) {
+		return 0
+	}
+	return r.b[r.off]
+}
+
+func sleb(dst []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7F)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(dst, c)
+		}
+		dst = append(dst, c|0x80)
+	}
+}
