@@ -157,6 +157,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 			Self:  admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: time.Now()},
 			// MaxUpload and the rest keep their defaults.
 			Logger: log,
+			Stats:  map[string]func() any{"gateway": func() any { return gw.Stats() }},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a 64 MiB upload over a slow link

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -53,7 +53,7 @@ func torporBinary(t *testing.T) string {
 type server struct {
 	cmd       *exec.Cmd
 	dataDir   string
-	stdout    *syncBuffer
+	stdout    *capture // bounded: a hostile plugin may make the host log without end
 	exited    chan struct{}
 	publicURL string
 	adminURL  string
@@ -61,22 +61,72 @@ type server struct {
 	tls       *tls.Config
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// capture keeps a process's output: its size, its first 8 MiB and its last
+// 256 KiB.
+type capture struct {
+	mu    sync.Mutex
+	head  []byte
+	tail  []byte
+	total int64
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+const (
+	captureHead = 8 << 20
+	captureTail = 256 << 10
+)
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total += int64(len(p))
+	n := len(p)
+	if room := captureHead - len(c.head); room > 0 {
+		k := min(room, len(p))
+		c.head = append(c.head, p[:k]...)
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		c.tail = append(c.tail, p...)
+		if len(c.tail) > 2*captureTail {
+			c.tail = append([]byte(nil), c.tail[len(c.tail)-captureTail:]...)
+		}
+	}
+	return n, nil
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (c *capture) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
 }
+
+// text is what the capture kept, with a marker where it left bytes out.
+func (c *capture) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := int64(len(c.head) + len(c.tail))
+	if kept == c.total {
+		return string(c.head) + string(c.tail)
+	}
+	return fmt.Sprintf("%s\n[… %s left out …]\n%s", c.head, bytesOf(c.total-kept), c.tail)
+}
+
+// excerpt is the start and the end of the output, at most limit bytes of
+// each.
+func (c *capture) excerpt(limit int) string {
+	s := c.text()
+	if len(s) <= 2*limit {
+		return s
+	}
+	return s[:limit] + fmt.Sprintf("\n[… %s of output left out …]\n", bytesOf(int64(len(s)-2*limit))) + s[len(s)-limit:]
+}
+
+func bytesOf(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/mib)
+}
+
+// String is what the capture kept.
+func (c *capture) String() string { return c.text() }
 
 // startServer runs `torpor serve` from the module root (so it finds the
 // example plugins) on loopback ports chosen by the kernel, and waits until
@@ -87,7 +137,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 		os.Remove(filepath.Join(dataDir, f))
 	}
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--idle", "1h"}, extra...)
-	s := &server{cmd: exec.Command(torporBinary(t), args...), dataDir: dataDir, stdout: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{cmd: exec.Command(torporBinary(t), args...), dataDir: dataDir, stdout: &capture{}, exited: make(chan struct{})}
 	s.cmd.Dir = plugintest.Root(t)
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = s.stdout
