@@ -32,6 +32,10 @@ var (
 	ErrFrameTooLarge = errors.New("frame too large")
 	// ErrNotFound: no such object.
 	ErrNotFound = errors.New("not found")
+	// ErrCannotStart: the object could not be given an instance: its
+	// plugin's start-up keeps failing, or the memory budget has no room.
+	// It is temporary; the object itself is not marked failed.
+	ErrCannotStart = errors.New("object cannot start")
 )
 
 // RejectError is returned by Connect when the plugin refused the connection;

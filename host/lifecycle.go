@@ -189,6 +189,9 @@ func (o *object) ensureLive() error {
 		}
 		inst, err = d.plugin.Acquire(context.Background())
 	}
+	if errors.Is(err, engine.ErrStartFailing) || errors.Is(err, engine.ErrMemoryBudget) {
+		return fmt.Errorf("wake %s: %w: %w", o.key, ErrCannotStart, err)
+	}
 	if err != nil {
 		return fmt.Errorf("wake %s: %w", o.key, err)
 	}

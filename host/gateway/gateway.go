@@ -394,6 +394,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	if err != nil {
 		status, msg := refusal(id, err)
+		if errors.Is(err, host.ErrCannotStart) {
+			w.Header().Set("Retry-After", "5")
+		}
 		if status == http.StatusInternalServerError {
 			g.log.Error("connect failed", "object", id.String(), "remote", r.RemoteAddr, "err", err)
 		} else {
@@ -636,6 +639,8 @@ func refusal(id host.ObjectID, err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, host.ErrObjectFailed):
 		return http.StatusServiceUnavailable, "object failed: it refuses connections until it is redeployed or evicted"
+	case errors.Is(err, host.ErrCannotStart):
+		return http.StatusServiceUnavailable, "object cannot start now: its plugin's start-up is failing or the host is out of memory for plugins; try again later"
 	case errors.Is(err, host.ErrTooManyConns):
 		return http.StatusServiceUnavailable, "too many connections to this object"
 	case errors.Is(err, host.ErrClosed):
