@@ -29,7 +29,7 @@ type mmapMemory struct {
 	started  bool // Reallocate was called: the initial allocation is done
 	freed    bool
 	unmapped bool
-	fallback bool // the reservation failed: region is a Go slice
+	noMap    bool // the reservation failed: the instance is refused
 }
 
 func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
@@ -39,10 +39,11 @@ func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
 	}
 	region, err := unix.Mmap(-1, 0, int(max), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
-		// Out of address space: a Go slice of the largest size still
-		// works, untouched pages stay virtual.
-		m.fallback = true
-		region = make([]byte, max)
+		// Out of address space or of mappings (vm.max_map_count): this
+		// instance cannot be made; Reallocate hands wazero a throwaway
+		// minimum and the instantiation fails as over budget.
+		m.noMap = true
+		return m
 	}
 	m.region = region
 	return m
@@ -53,6 +54,13 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 	defer m.mu.Unlock()
 	first := !m.started
 	m.started = true
+	if m.noMap {
+		if first {
+			m.isOver = true
+			return make([]byte, size)
+		}
+		return nil
+	}
 	if m.freed || size > uint64(len(m.region)) {
 		if size == 0 {
 			return []byte{}
@@ -70,11 +78,9 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 			m.isOver = true
 			m.b.force(m.p, delta)
 		}
-		if !m.fallback {
-			if err := unix.Mprotect(m.region[m.size:size], unix.PROT_READ|unix.PROT_WRITE); err != nil {
-				m.b.release(m.p, delta)
-				return nil
-			}
+		if err := unix.Mprotect(m.region[m.size:size], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+			m.b.release(m.p, delta)
+			return nil
 		}
 		m.charged += delta
 		m.size = size
@@ -101,7 +107,7 @@ func (m *mmapMemory) release() {
 		return
 	}
 	m.unmapped, m.freed = true, true
-	if !m.fallback && m.region != nil {
+	if m.region != nil {
 		_ = unix.Munmap(m.region)
 	}
 	m.region = nil
