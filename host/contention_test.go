@@ -45,9 +45,10 @@ func TestCPULimitIgnoresContention(t *testing.T) {
 	t.Logf("calibration: %d iterations in %v of CPU", probe, cpu)
 	n200 := uint64(float64(probe) * float64(200*time.Millisecond) / float64(cpu))
 
-	// Three busy processes per core: this test's thread gets about an
-	// eighth of a core, so 200 ms of work takes over a second of wall time.
-	spinners := 3 * runtime.NumCPU()
+	// Six busy processes per core: this test's thread gets about a
+	// seventh of a core, so 200 ms of work takes over a second of wall
+	// time, which a wall-clock limit would have stopped.
+	spinners := 6 * runtime.NumCPU()
 	for range spinners {
 		cmd := exec.Command("timeout", "120", "sh", "-c", "while :; do :; done")
 		if err := cmd.Start(); err != nil {
@@ -63,7 +64,7 @@ func TestCPULimitIgnoresContention(t *testing.T) {
 	cpu, wall := work(n200)
 	t.Logf("200 ms of work with %d busy processes: %v CPU, %v wall", spinners, cpu.Round(time.Millisecond), wall.Round(time.Millisecond))
 	if wall < limit {
-		t.Logf("the machine was not contended enough to tell CPU time from wall time (%v wall)", wall)
+		t.Fatalf("%d busy processes did not slow 200 ms of work past the %v limit (%v wall): the test proves nothing", spinners, limit, wall)
 	}
 
 	// A spinner: its event fails at its limit, then the next frame (a

@@ -46,17 +46,28 @@ var (
 // own: a timer fires at the earliest moment either bound could be reached
 // (CPU time never runs faster than wall time), reads the thread's CPU clock
 // and either cancels the call or sleeps for what is left.
+//
+// Reading a thread's CPU clock is a system call (most calls are far shorter
+// than one), so the watchdog does not read it when the call starts: it
+// first fires after firstCheck, takes the clock's reading then as its base
+// and counts the time before as used in full, up to firstCheck. A call that
+// ends sooner costs no clock read at all; one that runs on is measured to
+// within the lateness of that first timer.
 type watchdog struct {
-	mu       sync.Mutex
-	timer    *time.Timer
-	clock    threadClock
-	cpuStart time.Duration
-	cpuOK    bool
-	started  time.Time
-	d        Deadline
-	cancel   context.CancelCauseFunc
-	done     bool
+	mu      sync.Mutex
+	timer   *time.Timer
+	clock   threadClock
+	base    time.Duration // the thread's CPU clock at the first check
+	before  time.Duration // CPU time counted for the call before the base
+	hasBase bool
+	started time.Time
+	d       Deadline
+	cancel  context.CancelCauseFunc
+	done    bool
 }
+
+// firstCheck is when a call's watchdog first looks at its CPU time.
+const firstCheck = 10 * time.Millisecond
 
 func (w *watchdog) check() {
 	w.mu.Lock()
@@ -75,8 +86,11 @@ func (w *watchdog) check() {
 	}
 	if w.d.CPU > 0 {
 		used := elapsed // without a readable clock, CPU time is bounded by wall time
-		if now, ok := w.clock.now(); ok && w.cpuOK {
-			used = now - w.cpuStart
+		if now, ok := w.clock.now(); ok {
+			if !w.hasBase {
+				w.base, w.before, w.hasBase = now, min(elapsed, firstCheck), true
+			}
+			used = w.before + now - w.base
 		}
 		if used >= w.d.CPU {
 			w.cancel(errCPUSpent)
@@ -121,10 +135,9 @@ func (e *Engine) guard(ctx context.Context, p *Plugin, d Deadline, fn func(ctx c
 
 	if d.CPU > 0 || d.Wall > 0 {
 		w := &watchdog{clock: currentThreadClock(), started: time.Now(), d: d, cancel: cancel}
-		w.cpuStart, w.cpuOK = w.clock.now()
-		first := d.CPU
-		if first <= 0 || d.Wall > 0 && d.Wall < first {
-			first = d.Wall
+		first := d.Wall
+		if d.CPU > 0 {
+			first = min(d.CPU, firstCheck)
 		}
 		w.mu.Lock()
 		w.timer = time.AfterFunc(first, w.check)
