@@ -101,6 +101,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: $GOMAXPROCS, else 4 per core and at least 8, so that busy guests never hold every thread)")
 	fs.DurationVar(&s.Host.CompileTimeout, "compile-timeout", o.CompileTimeout, "time budget for compiling an uploaded module, in a child process")
 	fs.Int64Var(&s.Host.CompileMemory, "compile-memory", o.CompileMemory, "memory budget (resident bytes) for compiling an uploaded module")
+	fs.IntVar(&s.Host.Limits.StackSize, "stack-size", d.StackSize, "native stack one handler call may use, in bytes (estimated per call from the function's parameters and locals); deeper calls trap")
 	fs.IntVar(&s.Host.Limits.LogLine, "guest-log-line", d.LogLine, "longest guest log line, in bytes; longer ones are cut")
 	fs.IntVar(&s.Host.Limits.LogEvent, "guest-log-event", d.LogEvent, "guest log bytes one event may write; more are dropped")
 	fs.IntVar(&s.Host.Limits.LogRate, "guest-log-rate", d.LogRate, "guest log lines per second one object may write (bursts up to ten seconds' worth); more are dropped")
