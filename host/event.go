@@ -89,11 +89,16 @@ func (ev *event) commit() error {
 		return ev.failed
 	}
 	if ev.txn != nil {
+		// Only a transaction that wrote costs a commit worth timing.
+		wrote, start := ev.txn.Dirty(), time.Now()
 		err := ev.txn.Commit()
 		ev.txn.Discard()
 		ev.txn = nil
 		if err != nil {
 			return err
+		}
+		if wrote {
+			ev.o.h.counters.commitTime.observe(time.Since(start))
 		}
 	}
 	o := ev.o
@@ -127,6 +132,7 @@ func (ev *event) commit() error {
 // flush sends the event's frames and closes, in order.
 func (ev *event) flush() {
 	o := ev.o
+	var frames, size uint64 // handed to connections, a broadcast once per receiver
 	for i := range ev.outputs {
 		out := &ev.outputs[i]
 		switch {
@@ -143,15 +149,23 @@ func (ev *event) flush() {
 					continue
 				}
 				c.c.Send(out.frame)
+				frames++
+				size += uint64(len(out.frame.Data))
 			}
 		default:
 			if c := o.conns[out.conn]; c != nil {
 				c.c.Send(out.frame)
+				frames++
+				size += uint64(len(out.frame.Data))
 			}
 		}
 		ev.outputs[i] = output{}
 	}
 	ev.outputs = ev.outputs[:0]
+	if frames > 0 {
+		o.h.counters.framesOut.Add(frames)
+		o.h.counters.bytesOut.Add(size)
+	}
 }
 
 // discard drops everything the event gathered.

@@ -66,6 +66,7 @@ func (ev *event) Log(level abi.LogLevel, msg []byte) {
 	if cut > 0 {
 		attrs = append(attrs, "cut_bytes", cut)
 	}
+	o.h.counters.logLines.Add(1)
 	o.h.log.Log(context.Background(), logLevel(level), string(msg), attrs...)
 }
 

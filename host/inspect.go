@@ -231,7 +231,7 @@ func (h *Host) Evict(ctx context.Context, id ObjectID, opts EvictOptions) error 
 	for {
 		o := h.object(id)
 		err := o.control(ctx, func(o *object) error {
-			o.hibernate()
+			o.hibernate(HibernateEvict)
 			if o.inst != nil {
 				return fmt.Errorf("evict %s: could not hibernate (see the host log)", key)
 			}
@@ -240,6 +240,7 @@ func (h *Host) Evict(ctx context.Context, id ObjectID, opts EvictOptions) error 
 			}
 			o.failure, o.failures = "", 0
 			o.setState(stHibernated)
+			o.h.counters.setFailed(key, "")
 			rec, err := o.h.store.Object(key)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil

@@ -68,6 +68,8 @@ func (o *object) handle(env *envelope) {
 			o.h.log.Warn("frame dropped", "object", o.key, "conn", env.conn, "err", err)
 			return
 		}
+		o.h.counters.framesIn.Add(1)
+		o.h.counters.bytesIn.Add(uint64(len(env.data)))
 		o.invoke(engine.ExportMessage, env.data, env.conn, uint64(env.code), uint64(len(env.data)))
 	case envClose:
 		if o.conns[env.conn] == nil {
@@ -143,13 +145,15 @@ func (o *object) deliverClose(c *conn, code int, reason []byte) {
 // ensureLive makes sure an instance runs the object: on the first event in
 // this process it reads the object's record, and on every wake it takes a
 // pre-initialised instance and restores the latest snapshot into it.
-func (o *object) ensureLive() error {
+func (o *object) ensureLive() (err error) {
 	if o.failure != "" {
 		return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 	}
 	if o.inst != nil {
 		return nil
 	}
+	start := time.Now()
+	defer func() { o.h.counters.woke(time.Since(start), err) }()
 	d := o.h.activePlugin(o.id.Plugin)
 	if d == nil {
 		o.closeAll(closeInternalError, "plugin removed")
@@ -174,6 +178,7 @@ func (o *object) ensureLive() error {
 		if rec.Failed != "" && rec.Version == d.version.SHA256 {
 			o.failure = rec.Failed
 			o.setState(stFailed)
+			o.h.counters.setFailed(o.key, rec.Version)
 			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 		}
 	}
@@ -222,13 +227,21 @@ func (o *object) ensureLive() error {
 // handler returns normally (0, or any status for connect); otherwise
 // everything is discarded and the instance torn down.
 func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res uint32, ev *event) {
+	start := time.Now()
+	result := ResultError // until the event is known to have ended otherwise
+	defer func() { o.h.counters.event(export, result, time.Since(start)) }()
 	ev = o.beginEvent(export, data, args)
 	o.inst.Bind(ev)
 	res, err := o.inst.Call(export, o.h.eventDeadline, args...)
 	if o.inst != nil {
 		o.inst.Bind(nil)
 	}
-	if err == nil && res != 0 {
+	ended := ResultOK
+	switch {
+	case err != nil:
+		ended = callResult(err)
+	case res != 0:
+		ended = ResultError
 		switch {
 		case export != engine.ExportConnect:
 			err = fmt.Errorf("%s returned %d", engine.ExportName(export), res)
@@ -238,6 +251,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 			// A refused connection takes its frames, tags and attachment
 			// with it; the event's other effects stand.
 			delete(o.conns, ev.connect)
+			ended = ResultRejected
 		}
 	}
 	if ev.failed != nil {
@@ -249,6 +263,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 		return false, 0, ev
 	}
 	if err != nil {
+		result = ended
 		ev.discard()
 		o.fault(err, true)
 		return false, 0, ev
@@ -261,6 +276,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 		o.fault(fmt.Errorf("commit: %w", err), false)
 		return false, 0, ev
 	}
+	result = ended
 	if export != engine.ExportRestore && export != engine.ExportSnapshot {
 		// Only an event the object was asked to handle proves it healthy:
 		// every wake runs restore, and a plugin that traps on each frame
@@ -303,6 +319,10 @@ func (o *object) dropInstance() {
 func (o *object) markFailed(cause error) {
 	o.failure = cause.Error()
 	o.setState(stFailed)
+	o.h.counters.markedFailed.Add(1)
+	if o.version != nil {
+		o.h.counters.setFailed(o.key, o.version.version.SHA256)
+	}
 	o.closeAll(closeInternalError, "object failed")
 	o.h.log.Error("object failed", "object", o.key, "err", cause)
 	if err := o.updateRecord(func(rec *store.ObjectRecord) {
@@ -340,7 +360,8 @@ func (o *object) updateRecord(fn func(*store.ObjectRecord)) error {
 // and auto-responses in one transaction, then closes the instance. If the
 // snapshot or the write fails, the instance stays (a failed snapshot handler
 // counts as a fault, like any other). It reports whether the instance is gone.
-func (o *object) hibernate() bool {
+// A hibernation that succeeds is counted under reason.
+func (o *object) hibernate(reason HibernateReason) bool {
 	if o.inst == nil {
 		return true
 	}
@@ -366,7 +387,8 @@ func (o *object) hibernate() bool {
 	}
 	o.connsDirty = false
 	o.dropInstance()
-	o.h.log.Debug("object hibernated", "object", o.key, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
+	o.h.counters.hibernations[reason].Add(1)
+	o.h.log.Debug("object hibernated", "object", o.key, "reason", reason.String(), "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
 	return true
 }
 
@@ -425,12 +447,14 @@ func (o *object) alarm() {
 		return
 	}
 	if err == nil {
+		o.h.counters.alarmsFired.Add(1)
 		if ok, _, _ := o.invoke(engine.ExportAlarm, nil, uint64(a.Retry)); ok {
 			return
 		}
 		err = errors.New("alarm handler failed")
 	}
 	if a.Retry >= o.h.opts.AlarmRetries {
+		o.h.counters.alarmsDrop.Add(1)
 		o.h.log.Error("alarm dropped after retries", "object", o.key, "retries", a.Retry, "err", err)
 		if err := o.h.store.DeleteAlarm(o.key); err != nil {
 			o.h.log.Error("drop alarm", "object", o.key, "err", err)
@@ -441,5 +465,7 @@ func (o *object) alarm() {
 	a.At = time.Now().Add(o.h.opts.AlarmRetryBase << (a.Retry - 1))
 	if err := o.h.store.SetAlarm(a); err != nil {
 		o.h.log.Error("reschedule alarm", "object", o.key, "err", err)
+		return
 	}
+	o.h.counters.alarmsRetry.Add(1)
 }

@@ -255,14 +255,14 @@ func (o *object) loop() {
 		o.mu.Unlock()
 
 		if o.h.isClosing() {
-			if !o.hibernate() {
+			if !o.hibernate(HibernateShutdown) {
 				o.dropInstance() // shutting down: the error is logged, state since the last snapshot is lost
 			}
 			continue
 		}
 		wait := time.Until(idleAt)
 		if wait <= 0 {
-			if !o.hibernate() {
+			if !o.hibernate(HibernateIdle) {
 				idleAt = time.Now().Add(o.h.opts.Idle) // try again later, not in a hot loop
 			}
 			continue

@@ -142,6 +142,22 @@ func (e *Engine) Stats() Stats {
 	}
 }
 
+// Instances counts the instances of every plugin version: live, handed out
+// by Acquire (to an object, or being built for one) and not yet closed, and
+// pooled, initialised and waiting in a pool. It takes each plugin's lock
+// briefly, so it is for monitoring, not for a hot path.
+func (e *Engine) Instances() (live, pooled int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p := range e.plugins {
+		p.mu.Lock()
+		live += p.live
+		p.mu.Unlock()
+		pooled += len(p.ready)
+	}
+	return live, pooled
+}
+
 // Interrupt stops every guest call in progress and fails every later one
 // with ErrClosed; Close does it too. A host shutting down calls it when it
 // can wait no longer.
