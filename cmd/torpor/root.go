@@ -41,6 +41,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newCompileWorkerCmd())
+	root.AddCommand(newBenchCmd(), newBenchBaselineCmd())
 	addClientCommands(root)
 	return root
 }
