@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -51,6 +52,40 @@ var (
 	pingFlood     = &closeCause{code: closePolicy, reason: "ping flood"}
 	upgradeFailed = &closeCause{code: closeAbnormal, reason: "upgrade failed"}
 )
+
+// Close code slots for Stats.Closed: 1000-1015 one each, then the
+// application's ranges and everything else, so that the codes a plugin or
+// a client picks cannot grow the counters.
+const (
+	slotApp3      = 16 // 3000-3999
+	slotApp4      = 17 // 4000-4999
+	slotOther     = 18
+	numCloseSlots = 19
+)
+
+func closeCodeSlot(code int) int {
+	switch {
+	case code >= 1000 && code < 1000+slotApp3:
+		return code - 1000
+	case code >= 3000 && code <= 3999:
+		return slotApp3
+	case code >= 4000 && code <= 4999:
+		return slotApp4
+	}
+	return slotOther
+}
+
+func closeSlotLabel(slot int) string {
+	switch slot {
+	case slotApp3:
+		return "3xxx"
+	case slotApp4:
+		return "4xxx"
+	case slotOther:
+		return "other"
+	}
+	return strconv.Itoa(1000 + slot)
+}
 
 // closeStatus turns the error gws's read loop ended with into the close
 // code and reason the object hears.

@@ -373,6 +373,7 @@ func (c *conn) run(s *gws.Conn) {
 	c.ended.Store(true)
 
 	c.report(cause)
+	c.countClose(cause)
 	// gws has half-closed the connection (see netConn) unless the loop
 	// ended another way; either way, read out what the peer still sends
 	// within the linger, at most about a frame's worth, then cut.
@@ -414,6 +415,18 @@ func (c *conn) waitDrained() {
 			return
 		}
 	}
+}
+
+// countClose counts the socket's end under the code its close carried:
+// the gateway's or the object's, else what the read loop ended with.
+func (c *conn) countClose(cause *closeCause) {
+	code := 0
+	if cause != nil {
+		code = cause.code
+	} else {
+		code, _ = closeStatus(c.closeErr)
+	}
+	c.g.stats.closes[closeCodeSlot(code)].Add(1)
 }
 
 // report tells the host the socket ended, with the code the client sent or

@@ -239,6 +239,11 @@ type stats struct {
 	protocolErrors atomic.Uint64 // sockets closed because the frame check refused a frame
 	pingFloods     atomic.Uint64 // sockets closed for pinging faster than MaxPingRate
 	panics         atomic.Uint64 // panics recovered on a socket's behalf
+	opened         atomic.Uint64 // sockets upgraded
+	// closes counts the sockets that ended, by closeCodeSlot; refused the
+	// upgrade requests answered with an error, by status - 400.
+	closes  [numCloseSlots]atomic.Uint64
+	refused [200]atomic.Uint64
 }
 
 // Stats is a snapshot of a gateway's counters, which count from New.
@@ -253,11 +258,23 @@ type Stats struct {
 	// handling its frames: each closed one socket and was logged with its
 	// stack. Anything but zero is a bug worth reporting.
 	Panics uint64
+	// Opened counts the sockets upgraded. Closed counts those that ended,
+	// by the code of their close: the one the gateway or the object sent,
+	// the client's, 1005 for a client's close without a code, 1006 for a
+	// connection that ended without a close frame. Codes 1000-1015 count
+	// one by one, the application's 3000-3999 and 4000-4999 as "3xxx" and
+	// "4xxx", anything else as "other", so a plugin cannot grow the map.
+	Opened uint64
+	Closed map[string]uint64
+	// Refused counts the upgrade requests answered with an error, by HTTP
+	// status: the gateway's own refusals (a bad path or handshake, a
+	// foreign origin, at capacity, shutting down) and the object's.
+	Refused map[int]uint64
 }
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Conns:          g.Conns(),
 		SlowReaders:    g.stats.slowReaders.Load(),
 		Stalled:        g.stats.stalled.Load(),
@@ -265,7 +282,27 @@ func (g *Gateway) Stats() Stats {
 		ProtocolErrors: g.stats.protocolErrors.Load(),
 		PingFloods:     g.stats.pingFloods.Load(),
 		Panics:         g.stats.panics.Load(),
+		Opened:         g.stats.opened.Load(),
+		Closed:         map[string]uint64{},
+		Refused:        map[int]uint64{},
 	}
+	for i := range g.stats.closes {
+		if n := g.stats.closes[i].Load(); n > 0 {
+			s.Closed[closeSlotLabel(i)] = n
+		}
+	}
+	for i := range g.stats.refused {
+		if n := g.stats.refused[i].Load(); n > 0 {
+			s.Refused[400+i] = n
+		}
+	}
+	return s
+}
+
+// refuse answers an upgrade request with an error status, and counts it.
+func (g *Gateway) refuse(w http.ResponseWriter, status int, msg string) {
+	g.stats.refused[min(max(status, 400), 599)-400].Add(1)
+	http.Error(w, msg, status)
 }
 
 // recovered counts and logs a panic recovered on a socket's behalf, with
@@ -351,17 +388,17 @@ func (g *Gateway) goFunc(f func()) bool {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ok := parsePath(r.URL.Path)
 	if !ok {
-		http.Error(w, "404 page not found", http.StatusNotFound)
+		g.refuse(w, http.StatusNotFound, "404 page not found")
 		return
 	}
 	if !g.enter() {
 		w.Header().Set("Connection", "close")
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		g.refuse(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
 	defer g.wg.Done()
 	if status, msg := g.checkHandshake(w, r); status != 0 {
-		http.Error(w, msg, status)
+		g.refuse(w, status, msg)
 		return
 	}
 	// A socket, even idle, costs buffers, and a half-sent frame costs up to
@@ -370,7 +407,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.open.Add(-1)
 		g.stats.atCapacity.Add(1)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "server at capacity: too many connections", http.StatusServiceUnavailable)
+		g.refuse(w, http.StatusServiceUnavailable, "server at capacity: too many connections")
 		return
 	}
 	registered := false
@@ -402,7 +439,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			g.log.Debug("connect refused", "object", id.String(), "remote", r.RemoteAddr, "status", status, "err", err)
 		}
-		http.Error(w, msg, status)
+		g.refuse(w, status, msg)
 		return
 	}
 	c.sess = sess
@@ -433,6 +470,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.nc = hj.nc
 	s.Session().(*session).c = c
 	registered = true
+	g.stats.opened.Add(1)
 	g.register(c, s)
 }
 
