@@ -11,6 +11,8 @@
 //	GET    /v1/objects/{plugin}/{name}           one object in full
 //	POST   /v1/objects/{plugin}/{name}/evict     hibernate now; optionally close its sockets
 //	GET    /v1/hosts                             the hosts serving objects
+//	GET    /v1/stats                             what the host refused or contained
+//	GET    /metrics                              Prometheus metrics, when Options.Metrics is set
 //
 // A request without a well-formed "Authorization: Bearer TOKEN" header gets
 // 401; one with the wrong token gets 403.
@@ -60,6 +62,9 @@ type Options struct {
 	// Stats adds sections to GET /v1/stats beside "host" (the host's own
 	// counters), e.g. "gateway"; each function is called per request.
 	Stats map[string]func() any
+	// Metrics, when set, answers GET /metrics behind the token: the
+	// Prometheus exposition of host/metrics.Handler, say.
+	Metrics http.Handler
 }
 
 // api is the handler New returns.
@@ -110,6 +115,9 @@ func New(h *host.Host, opts Options) http.Handler {
 	a.mux.HandleFunc("POST /v1/objects/{plugin}/{name}/evict", a.evictObject)
 	a.mux.HandleFunc("GET /v1/hosts", a.listHosts)
 	a.mux.HandleFunc("GET /v1/stats", a.getStats)
+	if opts.Metrics != nil {
+		a.mux.Handle("GET /metrics", opts.Metrics)
+	}
 	return a
 }
 
