@@ -24,6 +24,7 @@ import (
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
 	"github.com/torpor-dev/torpor/host/gateway"
+	"github.com/torpor-dev/torpor/host/metrics"
 	"github.com/torpor-dev/torpor/web"
 )
 
@@ -117,6 +118,17 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	adminURL := "http://" + displayAddr(adminLn.Addr().String())
+	var metricsLn net.Listener
+	metricsURL := adminURL + "/metrics"
+	if s.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
+			adminLn.Close()
+			pub.Close()
+			closeHost(context.Background())
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		metricsURL = "http://" + displayAddr(metricsLn.Addr().String()) + "/metrics"
+	}
 
 	gw := gateway.New(h, gateway.Options{
 		AllowedOrigins:   s.Origins,
@@ -139,6 +151,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	mux.Handle("GET /_demo/", demo)
 	mux.Handle("/", gw)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	metricsHandler := metrics.Handler(h, gw, log)
 	publicSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: s.HandshakeTimeout, // also bounds the TLS handshake
@@ -156,8 +169,9 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 			Token: token,
 			Self:  admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: time.Now()},
 			// MaxUpload and the rest keep their defaults.
-			Logger: log,
-			Stats:  map[string]func() any{"gateway": func() any { return gw.Stats() }},
+			Logger:  log,
+			Stats:   map[string]func() any{"gateway": func() any { return gw.Stats() }},
+			Metrics: metricsHandler,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a 64 MiB upload over a slow link
@@ -174,11 +188,20 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if fresh {
 		fmt.Fprintf(stdout, "admin token (printed once, kept in %s): %s\n", filepath.Join(s.DataDir, adminTokenFile), token)
 	}
-	log.Info("torpor serving", "public", publicURL, "demo", publicURL+"/", "admin", adminURL, "data_dir", s.DataDir, "version", version)
+	log.Info("torpor serving", "public", publicURL, "demo", publicURL+"/", "admin", adminURL, "metrics", metricsURL, "data_dir", s.DataDir, "version", version)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- publicSrv.Serve(pub) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		// Only /metrics, without a token: the operator put it on a
+		// listener the monitoring network reaches.
+		m := http.NewServeMux()
+		m.Handle("GET /metrics", metricsHandler)
+		metricsSrv = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -200,6 +223,9 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	stopping.Wait()
 	errs := []error{serveErr, publicErr, gatewayErr}
 	errs = append(errs, ignoreClosed(adminSrv.Shutdown(sctx)))
+	if metricsSrv != nil {
+		errs = append(errs, ignoreClosed(metricsSrv.Shutdown(sctx)))
+	}
 	errs = append(errs, closeHost(sctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
