@@ -3,6 +3,8 @@ package metrics_test
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/gateway"
 	"github.com/torpor-dev/torpor/internal/hosttest"
+	"github.com/torpor-dev/torpor/internal/plugintest"
 )
 
 // Families every scrape carries, with their types.
@@ -75,9 +78,19 @@ func TestFamilies(t *testing.T) {
 			t.Errorf("family %s has no help", name)
 		}
 	}
+	readme, err := os.ReadFile(filepath.Join(plugintest.Root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name := range fams {
-		if _, ok := families[name]; !ok && strings.HasPrefix(name, "torpor_") {
-			t.Errorf("family %s is not in the test's list (nor, probably, in the README)", name)
+		if !strings.HasPrefix(name, "torpor_") {
+			continue
+		}
+		if _, ok := families[name]; !ok {
+			t.Errorf("family %s is not in the test's list", name)
+		}
+		if !strings.Contains(string(readme), "`"+name) {
+			t.Errorf("family %s is not in the README's Monitor it", name)
 		}
 	}
 	s := samples(fams)
