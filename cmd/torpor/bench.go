@@ -471,7 +471,12 @@ func printBench(w io.Writer, f *benchFlags, rep *benchReport) error {
 		row("server CPU/delivery (µs)", server(func(s *loadgen.ServerReport) string { return num(s.CPUPerDeliveryUs, "%.2f") }), ratio.CPUPerDelivery)
 	}
 	row("server CPU/connect (µs)", server(func(s *loadgen.ServerReport) string { return num(s.CPUPerConnUs, "%.0f") }), ratio.CPUPerConn)
-	row("server RSS/conn", server(func(s *loadgen.ServerReport) string { return bytesize.Format(int64(s.RSSPerConn)) }), ratio.RSSPerConn)
+	row("server RSS/conn", server(func(s *loadgen.ServerReport) string {
+		if s.RSSShrank {
+			return "unknown: RSS shrank during the run"
+		}
+		return bytesize.Format(int64(s.RSSPerConn))
+	}), ratio.RSSPerConn)
 	row("server RSS before, end", server(func(s *loadgen.ServerReport) string {
 		return bytesize.Format(s.RSSBefore) + ", " + bytesize.Format(s.RSSEnd)
 	}), nil)

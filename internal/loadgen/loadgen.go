@@ -237,6 +237,12 @@ type ServerReport struct {
 	RSSConnected     int64   `json:"rss_connected_bytes"`
 	RSSEnd           int64   `json:"rss_end_bytes"`
 	RSSPerConn       float64 `json:"rss_per_conn_bytes"`
+	// RSSShrank says the server's RSS at the end was below its RSS before
+	// connecting: it was giving back memory of earlier work (rooms
+	// hibernating, the Go heap shrinking) faster than the sockets took
+	// it, so RSSPerConn, left at 0, cannot be known. Run against a freshly
+	// started server, or one idle for a while.
+	RSSShrank bool `json:"rss_shrank,omitempty"`
 }
 
 type ClientReport struct {
@@ -716,7 +722,11 @@ func serverReport(pid int, before, connected, end ProcSample, res *Result) *Serv
 	}
 	if n := res.Connect.Conns; n > 0 {
 		s.CPUPerConnUs = s.CPUConnectS * 1e6 / float64(n)
-		s.RSSPerConn = float64(end.RSS-before.RSS) / float64(n)
+		if end.RSS >= before.RSS {
+			s.RSSPerConn = float64(end.RSS-before.RSS) / float64(n)
+		} else {
+			s.RSSShrank = true
+		}
 	}
 	if n := res.Deliveries.Received; n > 0 {
 		s.CPUPerDeliveryUs = s.CPUSendS * 1e6 / float64(n)
