@@ -266,9 +266,10 @@ type Stats struct {
 	// "4xxx", anything else as "other", so a plugin cannot grow the map.
 	Opened uint64
 	Closed map[string]uint64
-	// Refused counts the upgrade requests answered with an error, by HTTP
-	// status: the gateway's own refusals (a bad path or handshake, a
-	// foreign origin, at capacity, shutting down) and the object's.
+	// Refused counts the requests for an object's path answered with an
+	// error, by HTTP status: the gateway's own refusals (a bad handshake,
+	// an unknown plugin, a foreign origin, at capacity, shutting down) and
+	// the object's.
 	Refused map[int]uint64
 }
 
@@ -388,7 +389,9 @@ func (g *Gateway) goFunc(f func()) bool {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ok := parsePath(r.URL.Path)
 	if !ok {
-		g.refuse(w, http.StatusNotFound, "404 page not found")
+		// Not an object's path (a browser's /favicon.ico, say): no
+		// connect to count as refused.
+		http.Error(w, "404 page not found", http.StatusNotFound)
 		return
 	}
 	if !g.enter() {

@@ -100,7 +100,7 @@ func NewCollector(h *host.Host, g *gateway.Gateway) *Collector {
 		conns:          d("connections", "WebSocket connections open now."),
 		connsOpened:    d("connections_opened_total", "WebSocket connections upgraded."),
 		connsClosed:    d("connections_closed_total", "WebSocket connections ended, by close code (the one sent by torpor or the client; 1005 for a close without a code, 1006 without a close frame; 3xxx and 4xxx for the application ranges).", "code"),
-		refused:        d("connects_refused_total", "Upgrade requests answered with an error, by HTTP status: the gateway's refusals and the objects'.", "status"),
+		refused:        d("connects_refused_total", "Requests for an object's path answered with an error, by HTTP status: the gateway's refusals and the objects'.", "status"),
 		slowReaders:    d("slow_reader_closes_total", "Connections closed (1008) as slow readers: their send queue overflowed (queue) or their writes made no progress (stalled).", "cause"),
 		pingFloods:     d("ping_flood_closes_total", "Connections closed (1008) for pinging faster than the ping rate."),
 		protocolErrors: d("protocol_error_closes_total", "Connections closed (1002) for a frame that breaks RFC 6455."),

@@ -158,6 +158,12 @@ func TestCounters(t *testing.T) {
 	// refusing a reserved name (which wakes that room all the same).
 	a, b := e.dial(t, "/broadcast/room"), e.dial(t, "/broadcast/room")
 	e.refused(t, "/nope/x", 404)
+	// Not an object's path: no connect to count.
+	if resp, err := e.srv.Client().Get(e.srv.URL + "/favicon.ico"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("GET /favicon.ico: %v %v, want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	e.refused(t, "/chat/r?name=admin", 403)
 	for i := range 3 {
 		a.send(t, "m"+strconv.Itoa(i))
