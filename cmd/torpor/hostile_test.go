@@ -35,6 +35,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/torpor-dev/torpor/internal/loadgen"
 	"github.com/torpor-dev/torpor/internal/plugintest"
 )
 
@@ -1044,7 +1045,7 @@ func (h *hostileServer) watchRSS() *rssProbe {
 		defer tick.Stop()
 		for {
 			var kids int64
-			for _, child := range descendants(pid) {
+			for _, child := range loadgen.Descendants(pid) {
 				kids += procStatus(child, "VmHWM")
 			}
 			p.children = max(p.children, kids)
@@ -1093,41 +1094,4 @@ func procStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
-}
-
-// descendants lists the processes below pid.
-func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := map[int][]int{}
-	for _, e := range entries {
-		id, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(fields[1]); err == nil {
-			children[ppid] = append(children[ppid], id)
-		}
-	}
-	var out []int
-	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
-		out = append(out, queue[0])
-		queue = append(queue, children[queue[0]]...)
-	}
-	return out
 }

@@ -47,7 +47,7 @@ func SampleProcess(pid int) (ProcSample, error) {
 		return ProcSample{}, err
 	}
 	s.RSS, s.Procs = rss, 1
-	for _, child := range descendants(pid) {
+	for _, child := range Descendants(pid) {
 		f, err := procStat(child)
 		if err != nil {
 			continue // exited meanwhile
@@ -107,10 +107,10 @@ func procRSS(pid int) (int64, error) {
 	return 0, nil // a zombie has no VmRSS
 }
 
-// descendants lists pid's live descendants. It reads every process's
+// Descendants lists pid's live descendants. It reads every process's
 // parent from /proc, because /proc/PID/task/TID/children needs a kernel
 // option that not every kernel has.
-func descendants(pid int) []int {
+func Descendants(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
