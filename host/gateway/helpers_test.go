@@ -1,20 +1,17 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,43 +287,11 @@ func (e *env) handshake(tb testing.TB, method, path string, header http.Header) 
 	return resp.StatusCode, string(body)
 }
 
-// rawUpgrade opens a TLS connection, completes
-// a WebSocket handshake on it and returns the connection, which the test
-// may then leave unread.
+// rawUpgrade completes a WebSocket handshake and returns the raw
+// connection (see hosttest.RawUpgrade).
 func (e *env) rawUpgrade(tb testing.TB, path string) net.Conn {
 	tb.Helper()
-	tcp, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	conn := tls.Client(tcp, &tls.Config{RootCAs: e.roots, ServerName: "127.0.0.1"})
-	tb.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(wait))
-	var req strings.Builder
-	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\n", path, e.srv.Listener.Addr())
-	for k, v := range upgradeHeader() {
-		fmt.Fprintf(&req, "%s: %s\r\n", k, v[0])
-	}
-	req.WriteString("\r\n")
-	if _, err := io.WriteString(conn, req.String()); err != nil {
-		tb.Fatalf("write handshake: %v", err)
-	}
-	// Read the response byte by byte, so that nothing after it is buffered
-	// away from the test.
-	var head []byte
-	one := make([]byte, 1)
-	for !strings.HasSuffix(string(head), "\r\n\r\n") {
-		if _, err := conn.Read(one); err != nil {
-			tb.Fatalf("read handshake response: %v (so far %q)", err, head)
-		}
-		head = append(head, one[0])
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(head))), nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		tb.Fatalf("handshake answered %q", head)
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return conn
+	return hosttest.RawUpgrade(tb, e.srv.Listener.Addr().String(), &tls.Config{RootCAs: e.roots, ServerName: "127.0.0.1"}, path)
 }
 
 func (e *env) object(tb testing.TB, object string) host.ObjectInfo {

@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -267,31 +266,9 @@ func (c *client) waitClose(tb testing.TB) uint16 {
 	return 0
 }
 
-// rawUpgrade completes a WebSocket handshake on a TLS connection and
-// returns it, for the test to leave unread: a slow reader.
+// rawUpgrade completes a WebSocket handshake and returns the raw
+// connection (see hosttest.RawUpgrade).
 func (e *env) rawUpgrade(tb testing.TB, path string) net.Conn {
 	tb.Helper()
-	conn, err := tls.Dial("tcp", e.srv.Listener.Addr().String(), &tls.Config{RootCAs: e.roots, ServerName: "127.0.0.1"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(wait))
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, e.srv.Listener.Addr())
-	// One byte at a time, so that nothing after the response is read.
-	var head []byte
-	one := make([]byte, 1)
-	for !strings.HasSuffix(string(head), "\r\n\r\n") {
-		if _, err := conn.Read(one); err != nil {
-			tb.Fatalf("read the handshake response: %v (so far %q)", err, head)
-		}
-		head = append(head, one[0])
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(head))), nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		tb.Fatalf("handshake answered %q", head)
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return conn
+	return hosttest.RawUpgrade(tb, e.srv.Listener.Addr().String(), &tls.Config{RootCAs: e.roots, ServerName: "127.0.0.1"}, path)
 }
