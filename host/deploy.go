@@ -96,7 +96,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte) (*engine.Plugin, error)
 	if len(h.opts.CompileCommand) > 0 && len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" {
 		if err := h.compileInChild(ctx, wasm); err != nil {
 			if errors.Is(err, ErrCompileBudget) {
-				h.stats.compileRefused.Add(1)
+				h.counters.compileRefused.Add(1)
 			}
 			return nil, err
 		}
@@ -106,7 +106,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte) (*engine.Plugin, error)
 		return nil, ErrClosed
 	}
 	if errors.Is(err, ErrCompileBudget) {
-		h.stats.compileRefused.Add(1)
+		h.counters.compileRefused.Add(1)
 	}
 	return p, err
 }

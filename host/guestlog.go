@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -50,7 +49,7 @@ func (ev *event) Log(level abi.LogLevel, msg []byte) {
 	now := time.Now()
 	if ev.logBytes >= lim.LogEvent || !o.logs.allow(lim.LogRate, now) {
 		o.logs.dropped++
-		o.h.stats.logDropped.Add(1)
+		o.h.counters.logDropped.Add(1)
 		return
 	}
 	cut := 0
@@ -72,7 +71,7 @@ func (ev *event) Log(level abi.LogLevel, msg []byte) {
 
 func (ev *event) HostPanicked(name string, v any, stack []byte) {
 	o := ev.o
-	o.h.stats.panics.Add(1)
+	o.h.counters.panics.Add(1)
 	o.h.log.Error("panic in a host import; the event fails, contained to the object", "object", o.key, "import", name, "panic", fmt.Sprint(v), "stack", string(stack))
 	if ev.failed == nil {
 		ev.failed = fmt.Errorf("host panic in %s: %v", name, v)
@@ -107,14 +106,6 @@ func logLevel(level abi.LogLevel) slog.Level {
 	return slog.LevelInfo
 }
 
-// stats counts what the host contained. All atomic.
-type stats struct {
-	logDropped atomic.Uint64 // guest log lines dropped
-	panics     atomic.Uint64 // host panics contained to one object's event
-	// compileRefused counts modules refused for the compile budget.
-	compileRefused atomic.Uint64
-}
-
 // Stats are the host's counters of what it refused or contained, cumulative
 // since New unless a field says otherwise.
 type Stats struct {
@@ -143,14 +134,14 @@ type Stats struct {
 func (h *Host) Stats() Stats {
 	es := h.engine.Stats()
 	return Stats{
-		GuestLogDropped: h.stats.logDropped.Load(),
-		Panics:          h.stats.panics.Load(),
+		GuestLogDropped: h.counters.logDropped.Load(),
+		Panics:          h.counters.panics.Load(),
 		MemoryUsed:      es.MemoryUsed,
 		MemoryBudget:    h.opts.MemoryBudget,
 		MemoryRefused:   es.MemoryRefused,
 		Timeouts:        es.Timeouts,
 		StackOverflows:  es.StackOverflows,
 		WaitingCalls:    es.WaitingCalls,
-		CompileRefused:  h.stats.compileRefused.Load(),
+		CompileRefused:  h.counters.compileRefused.Load(),
 	}
 }

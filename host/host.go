@@ -47,7 +47,6 @@ type Host struct {
 
 	eventDeadline engine.Deadline
 	compiling     chan struct{} // bounds the compilations under way
-	stats         stats
 	counters      counters
 
 	runMu   sync.Mutex // guards closed and wg.Add, so Close's Wait is not raced

@@ -34,7 +34,7 @@ func (o *object) handleContained(env *envelope) {
 		if r == nil {
 			return
 		}
-		o.h.stats.panics.Add(1)
+		o.h.counters.panics.Add(1)
 		o.h.log.Error("panic while handling an event; contained to the object", "object", o.key, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		if o.ev != nil {
 			o.ev.discard()

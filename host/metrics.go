@@ -179,6 +179,11 @@ type counters struct {
 	logLines     atomic.Uint64
 	markedFailed atomic.Uint64
 
+	// What the host refused or contained, for Host.Stats.
+	logDropped     atomic.Uint64 // guest log lines dropped
+	panics         atomic.Uint64 // host panics contained to one object's event
+	compileRefused atomic.Uint64 // modules refused for the compile budget
+
 	failedMu sync.Mutex
 	failed   map[string]string // failed object key → the plugin version it failed on
 }
