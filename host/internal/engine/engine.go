@@ -65,7 +65,8 @@ type Engine struct {
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{} // compiled and not yet freed, for reclaiming pools
 
-	stats Stats
+	timeouts       atomic.Uint64 // guest calls stopped at their deadline
+	stackOverflows atomic.Uint64
 
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
 	wg     sync.WaitGroup
@@ -88,21 +89,10 @@ type Stats struct {
 
 // New builds the runtime and instantiates the host modules.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Interruptible)
-	if cfg.MemoryPages > 0 {
-		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
+	rt, err := newRuntime(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.CacheDir != "" {
-		if err := os.MkdirAll(cfg.CacheDir, 0o750); err != nil {
-			return nil, fmt.Errorf("compilation cache: %w", err)
-		}
-		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache at %s: %w", cfg.CacheDir, err)
-		}
-		rc = rc.WithCompilationCache(cache)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
@@ -136,8 +126,8 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		MemoryRefused:  e.budget.refused.Load(),
 		MemoryUsed:     e.budget.used.Load(),
-		Timeouts:       atomic.LoadUint64(&e.stats.Timeouts),
-		StackOverflows: atomic.LoadUint64(&e.stats.StackOverflows),
+		Timeouts:       e.timeouts.Load(),
+		StackOverflows: e.stackOverflows.Load(),
 		WaitingCalls:   e.slots.waiting.Load(),
 	}
 }
@@ -229,29 +219,42 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// newRuntime builds the wazero runtime cfg describes; a compile worker
+// (CheckCompile) must build the same one, so that what it puts in the
+// compilation cache is what the host reads.
+func newRuntime(ctx context.Context, cfg Config) (wazero.Runtime, error) {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Interruptible)
+	if cfg.MemoryPages > 0 {
+		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
+	}
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o750); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache at %s: %w", cfg.CacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	return wazero.NewRuntimeWithConfig(ctx, rc), nil
+}
+
 // CheckCompile compiles wasm with the runtime settings of cfg and reports
 // only whether that succeeds: the child side of a host's compile sandbox,
 // which runs it in a process of its own under a time and memory bound. With
 // cfg.CacheDir set, the compiled code lands in the cache, so the host's own
 // compile of the same module afterwards costs a cache read.
 func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Interruptible)
-	if cfg.MemoryPages > 0 {
-		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
-	}
-	if cfg.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return fmt.Errorf("compilation cache at %s: %w", cfg.CacheDir, err)
-		}
-		rc = rc.WithCompilationCache(cache)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	defer rt.Close(ctx)
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return invalid("not a WebAssembly module (bad magic number)")
 	}
-	wasm, err := (&Engine{cfg: cfg}).instrument(wasm)
+	rt, err := newRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close(ctx)
+	wasm, err = (&Engine{cfg: cfg}).instrument(wasm)
 	if err != nil {
 		return err
 	}

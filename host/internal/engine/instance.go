@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -104,9 +103,9 @@ func (i *Instance) overStack() bool {
 func (e *Engine) noteFailure(err error) bool {
 	switch {
 	case errors.Is(err, ErrTimeout):
-		atomic.AddUint64(&e.stats.Timeouts, 1)
+		e.timeouts.Add(1)
 	case strings.Contains(err.Error(), "stack overflow"):
-		atomic.AddUint64(&e.stats.StackOverflows, 1)
+		e.stackOverflows.Add(1)
 		return true
 	}
 	return false
