@@ -169,9 +169,10 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 			Token: token,
 			Self:  admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: time.Now()},
 			// MaxUpload and the rest keep their defaults.
-			Logger:  log,
-			Stats:   map[string]func() any{"gateway": func() any { return gw.Stats() }},
-			Metrics: metricsHandler,
+			Logger:    log,
+			Stats:     map[string]func() any{"gateway": func() any { return gw.Stats() }},
+			Metrics:   metricsHandler,
+			Profiling: s.Pprof,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a 64 MiB upload over a slow link

@@ -35,6 +35,8 @@ type serveSettings struct {
 	// MetricsListen, when set, serves /metrics there without a token;
 	// the admin listener serves it with the token either way.
 	MetricsListen string
+	// Pprof serves Go runtime profiles on the admin listener.
+	Pprof bool
 
 	ShutdownTimeout  time.Duration
 	HandshakeTimeout time.Duration
@@ -61,6 +63,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Listen, "listen", ":8443", "public address: the WebSocket gateway and the demo page")
 	fs.StringVar(&s.AdminListen, "admin-listen", "127.0.0.1:8444", "admin API address (keep it on loopback or a private network)")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", "", "also serve Prometheus /metrics on this address, without a token (default: only on the admin listener, with it)")
+	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on the admin listener, behind the token")
 	fs.StringVar(&s.PublicURL, "public-url", "", "URL clients use to reach this host (default: derived from --listen)")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "certificate file (PEM); reloaded when it changes. Default: a dev certificate generated in the data dir")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "private key file (PEM) for --tls-cert")

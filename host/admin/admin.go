@@ -13,6 +13,7 @@
 //	GET    /v1/hosts                             the hosts serving objects
 //	GET    /v1/stats                             what the host refused or contained
 //	GET    /metrics                              Prometheus metrics, when Options.Metrics is set
+//	GET    /debug/pprof/...                      Go runtime profiles, when Options.Profiling is set
 //
 // A request without a well-formed "Authorization: Bearer TOKEN" header gets
 // 401; one with the wrong token gets 403.
@@ -26,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -65,6 +67,10 @@ type Options struct {
 	// Metrics, when set, answers GET /metrics behind the token: the
 	// Prometheus exposition of host/metrics.Handler, say.
 	Metrics http.Handler
+	// Profiling serves net/http/pprof's profiles under /debug/pprof/,
+	// behind the token: CPU, heap and goroutine profiles of a running host
+	// are how its cost per event is found.
+	Profiling bool
 }
 
 // api is the handler New returns.
@@ -117,6 +123,13 @@ func New(h *host.Host, opts Options) http.Handler {
 	a.mux.HandleFunc("GET /v1/stats", a.getStats)
 	if opts.Metrics != nil {
 		a.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	if opts.Profiling {
+		a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return a
 }
