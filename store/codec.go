@@ -11,7 +11,9 @@ import (
 // Format versions: the first byte of each encoded value. A decoder refuses versions
 // it does not know, so a downgrade fails loudly instead of misreading data.
 const (
-	recordFormat  = 1
+	// recordFormat 2 added the hibernation reason; records of format 1
+	// (without it) still decode.
+	recordFormat  = 2
 	versionFormat = 1
 	alarmFormat   = 1
 )
@@ -177,6 +179,7 @@ func encodeObjectRecord(r ObjectRecord) []byte {
 	e.string(r.Failed)
 	e.time(r.Hibernated)
 	e.time(r.LastEvent)
+	e.string(r.HibernatedWhy)
 	return e.b
 }
 
@@ -186,7 +189,10 @@ func encodeObjectRecord(r ObjectRecord) []byte {
 func decodeObjectRecord(b []byte) (ObjectRecord, error) {
 	d := decoder{b: b}
 	var r ObjectRecord
-	d.format("record", recordFormat)
+	format := d.byte1("record format")
+	if d.err == nil && (format < 1 || format > recordFormat) {
+		d.err = fmt.Errorf("%w: record format %d, want 1 to %d", errMalformed, format, recordFormat)
+	}
 	r.Version = d.string("version")
 	r.Snapshot = d.bytes("snapshot")
 	if n := d.count("conns", 3); n > 0 { // id, attachment length, tag count
@@ -213,6 +219,9 @@ func decodeObjectRecord(b []byte) (ObjectRecord, error) {
 	r.Failed = d.string("failed")
 	r.Hibernated = d.time("hibernated")
 	r.LastEvent = d.time("last event")
+	if format >= 2 {
+		r.HibernatedWhy = d.string("hibernation reason")
+	}
 	if err := d.end(); err != nil {
 		return ObjectRecord{}, fmt.Errorf("decode object record: %w", err)
 	}

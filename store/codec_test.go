@@ -37,6 +37,22 @@ func TestObjectRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeObjectRecordFormat1 reads a record as the first format wrote
+// it (no hibernation reason), as a store written by an older torpor holds.
+func TestDecodeObjectRecordFormat1(t *testing.T) {
+	rec := sampleRecord()
+	rec.HibernatedWhy = ""
+	b := encodeObjectRecord(rec)
+	old := append([]byte{1}, b[1:len(b)-1]...) // format 1, without the empty reason
+	got, err := decodeObjectRecord(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rec) {
+		t.Errorf("format 1:\ngot  %+v\nwant %+v", got, rec)
+	}
+}
+
 func TestDecodeObjectRecordRejects(t *testing.T) {
 	good := encodeObjectRecord(sampleRecord())
 	tests := []struct {

@@ -27,6 +27,9 @@ type ObjectRecord struct {
 	AutoResponses []AutoResponse // pairs answered while hibernated
 	Failed        string         // non-empty: the object is marked failed, with this reason
 	Hibernated    time.Time
+	// HibernatedWhy says why the latest snapshot was taken: "idle",
+	// "evict", "shutdown", or "budget" with what was over it.
+	HibernatedWhy string
 	LastEvent     time.Time
 }
 

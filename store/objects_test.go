@@ -56,6 +56,7 @@ func sampleRecord() ObjectRecord {
 		Failed:        "trapped 3 times",
 		Hibernated:    time.Date(2025, 6, 1, 12, 0, 0, 123456789, time.UTC),
 		LastEvent:     time.Date(2025, 6, 1, 11, 59, 50, 0, time.UTC),
+		HibernatedWhy: "budget: live memory 512 MiB of 512 MiB",
 	}
 }
 
