@@ -14,7 +14,7 @@ package abi
 // optional exports and imports, so a v1.0 plugin runs on any v1.x host.
 const (
 	Major = 1
-	Minor = 0
+	Minor = 1
 )
 
 // Version is the value a plugin's marker export returns: Major<<16 | Minor.

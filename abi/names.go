@@ -45,6 +45,13 @@ const (
 	// ExportRestore (len i32) -> i32: a fresh instance wakes; the latest
 	// snapshot is the event data (len may be 0: no snapshot yet).
 	ExportRestore = "torpor_restore"
+	// ExportHandlers () -> i32 (since v1.1): which of the optional handlers
+	// the guest exports it really implements, as Handler* bits. An SDK
+	// exports every handler whatever the plugin defines; this tells the
+	// host which it may skip, so that, say, a close reaching a hibernated
+	// object that ignores closes does not wake it. Absent: every exported
+	// handler is implemented.
+	ExportHandlers = "torpor_handlers"
 
 	// ExportInitialize is the WASI reactor initialiser; the host calls it once
 	// per instance before anything else when it is exported.
@@ -60,7 +67,18 @@ var Exports = map[string]Signature{
 	ExportAlarm:    {[]ValType{I32}, []ValType{I32}},
 	ExportSnapshot: {nil, []ValType{I32}},
 	ExportRestore:  {[]ValType{I32}, []ValType{I32}},
+	ExportHandlers: {nil, []ValType{I32}},
 }
+
+// Bits of the value ExportHandlers returns. A bit is only meaningful for a
+// handler the guest exports; HandlerState covers snapshot and restore
+// together (a stateless guest has neither).
+const (
+	HandlerConnect uint32 = 1 << iota
+	HandlerClose
+	HandlerAlarm
+	HandlerState
+)
 
 // RequiredExports are the function exports every plugin must have.
 var RequiredExports = []string{ExportVersion, ExportMessage}

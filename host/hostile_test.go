@@ -25,7 +25,7 @@ func TestDeployRejectsBrokenModules(t *testing.T) {
 		{"garbage", func(testing.TB) []byte { return []byte("#!/bin/sh\necho not wasm\n") }, "not a WebAssembly module"},
 		{"truncated", func(tb testing.TB) []byte { return watCounter(tb)[:40] }, "not a valid WebAssembly module"},
 		{"no marker", testdata("nomarker.wat"), "missing export torpor_abi_version"},
-		{"wrong major", testdata("wrongmajor.wat"), "built for ABI v2.0; this host speaks v1.0"},
+		{"wrong major", testdata("wrongmajor.wat"), "built for ABI v2.0; this host speaks v1.1"},
 		{"no message handler", testdata("nomessage.wat"), "missing required export torpor_on_message"},
 		{"bad signature", testdata("badsig.wat"), "export torpor_on_message has type () -> (i32)"},
 		{"unknown import", testdata("unknownimport.wat"), "unknown import env.teleport"},

@@ -69,6 +69,16 @@ func closeEvent(conn uint64, code uint32, reason []byte) uint32 {
 	return eventOK
 }
 
+// handlersEvent answers torpor_handlers: what the registered plugin
+// implements, or every handler when none is registered, so that the host
+// keeps delivering events and each fails naming the missing Register.
+func handlersEvent() uint32 {
+	if registered == nil {
+		return abi.HandlerConnect | abi.HandlerClose | abi.HandlerAlarm | abi.HandlerState
+	}
+	return registered.handlers()
+}
+
 func alarmEvent(retry uint32) uint32 {
 	if registered == nil {
 		return fail("alarm", errNotRegistered)

@@ -16,6 +16,9 @@ import (
 //go:wasmexport torpor_abi_version
 func exportVersion() uint32 { return abi.Version }
 
+//go:wasmexport torpor_handlers
+func exportHandlers() uint32 { return handlersEvent() }
+
 //go:wasmexport torpor_on_connect
 func exportConnect(conn uint64, infoLen uint32) uint32 {
 	info, err := readEvent(infoLen)

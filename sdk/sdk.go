@@ -75,6 +75,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/torpor-dev/torpor/abi"
 )
@@ -122,6 +123,8 @@ type handler interface {
 	alarm(retry int) error
 	snapshot() ([]byte, error)
 	restore(data []byte) error
+	// handlers is the abi.Handler* set the plugin implements.
+	handlers() uint32
 }
 
 // registered is the one plugin of the module.
@@ -174,6 +177,26 @@ func (in *instance[S]) alarm(retry int) error {
 		return nil
 	}
 	return in.p.Alarm(in.state, retry)
+}
+
+func (in *instance[S]) handlers() uint32 {
+	var set uint32
+	if in.p.Connect != nil {
+		set |= abi.HandlerConnect
+	}
+	if in.p.Close != nil {
+		set |= abi.HandlerClose
+	}
+	if in.p.Alarm != nil {
+		set |= abi.HandlerAlarm
+	}
+	// A state of zero size (struct{}) has nothing to keep, unless the
+	// plugin encodes something of its own.
+	var zero S
+	if unsafe.Sizeof(zero) != 0 || in.p.Snapshot != nil || in.p.Restore != nil {
+		set |= abi.HandlerState
+	}
+	return set
 }
 
 func (in *instance[S]) snapshot() ([]byte, error) {

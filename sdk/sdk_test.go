@@ -254,3 +254,31 @@ func TestNoHost(t *testing.T) {
 		t.Errorf("SetAutoResponse with empty response: %v, want abi.Invalid", err)
 	}
 }
+
+// TestHandlerSet checks what torpor_handlers tells the host: a handler the
+// plugin leaves nil must not be announced (the host would skip events the
+// plugin needs otherwise, or wake it for nothing).
+func TestHandlerSet(t *testing.T) {
+	noop := func(*struct{}, Conn, int, string) error { return nil }
+	cases := []struct {
+		name string
+		h    handler
+		want uint32
+	}{
+		{"message only, no state", newInstance(Plugin[struct{}]{}), 0},
+		{"close", newInstance(Plugin[struct{}]{Close: noop}), abi.HandlerClose},
+		{"connect and alarm", newInstance(Plugin[struct{}]{
+			Connect: func(*struct{}, Conn, *Request) error { return nil },
+			Alarm:   func(*struct{}, int) error { return nil },
+		}), abi.HandlerConnect | abi.HandlerAlarm},
+		{"state", newInstance(Plugin[int]{}), abi.HandlerState},
+		{"custom encoding of an empty state", newInstance(Plugin[struct{}]{
+			Snapshot: func(*struct{}) ([]byte, error) { return []byte("x"), nil },
+		}), abi.HandlerState},
+	}
+	for _, c := range cases {
+		if got := c.h.handlers(); got != c.want {
+			t.Errorf("%s: handlers %04b, want %04b", c.name, got, c.want)
+		}
+	}
+}

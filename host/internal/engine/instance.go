@@ -39,6 +39,9 @@ func (i *Instance) Has(export int) bool { return i.plugin.has[export] }
 // MemoryPages is the guest's current linear memory size in 64 KiB pages.
 func (i *Instance) MemoryPages() uint32 { return i.mem.Size() / 65536 }
 
+// MemoryBytes is the guest's current linear memory size in bytes.
+func (i *Instance) MemoryBytes() int64 { return int64(i.mem.Size()) }
+
 // Errors of Call that callers branch on. Any other error is a trap.
 var (
 	ErrTimeout = errors.New("guest exceeded its time limit")

@@ -32,6 +32,7 @@ type Plugin struct {
 	init     Deadline      // bound on the start function and _initialize
 	slots    chan struct{} // this plugin's share of the guest-call slots; nil: unbounded
 	mem      atomic.Int64  // linear memory its instances hold, for the budget's share
+	initMem  int64         // linear memory of an instance fresh from _initialize
 
 	ready  chan *Instance // bounded by the pool size
 	refill chan struct{}  // cap 1: "the pool is below its size"
@@ -64,6 +65,7 @@ const (
 	ExportAlarm
 	ExportSnapshot
 	ExportRestore
+	exportHandlers
 	numExports
 )
 
@@ -75,6 +77,7 @@ var exportNames = [numExports]string{
 	ExportAlarm:    abi.ExportAlarm,
 	ExportSnapshot: abi.ExportSnapshot,
 	ExportRestore:  abi.ExportRestore,
+	exportHandlers: abi.ExportHandlers,
 }
 
 // refillDelay is how long the pool waits after an Acquire before it builds
@@ -177,6 +180,19 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		compiled.Close(ctx)
 		return nil, invalid("plugin was built for ABI v%d.%d; this host speaks v%d.%d", major, minor, abi.Major, abi.Minor)
 	}
+	p.initMem = inst.MemoryBytes()
+	if p.has[exportHandlers] {
+		set, err := inst.call(ctx, exportHandlers, p.init)
+		if err != nil {
+			inst.closeModule()
+			compiled.Close(ctx)
+			if errors.Is(err, ErrClosed) {
+				return nil, err
+			}
+			return nil, invalid("%s: %v", abi.ExportHandlers, err)
+		}
+		p.implements(set)
+	}
 	p.ready = make(chan *Instance, max(cfg.Pool, 1))
 	p.refill = make(chan struct{}, 1)
 	p.stop = make(chan struct{})
@@ -273,7 +289,31 @@ func sigString(params, results []api.ValueType) string {
 	return name(params) + " -> " + name(results)
 }
 
-// Has reports whether the plugin exports the handler.
+// implements drops the handlers the guest exports but says, through
+// torpor_handlers, it does not implement: the host then treats them as
+// absent and, for one, need not wake an object to deliver a close it
+// ignores.
+func (p *Plugin) implements(set uint32) {
+	drop := func(bit uint32, exports ...int) {
+		if set&bit == 0 {
+			for _, e := range exports {
+				p.has[e] = false
+			}
+		}
+	}
+	drop(abi.HandlerConnect, ExportConnect)
+	drop(abi.HandlerClose, ExportClose)
+	drop(abi.HandlerAlarm, ExportAlarm)
+	drop(abi.HandlerState, ExportSnapshot, ExportRestore)
+}
+
+// InitialMemory is the linear memory, in bytes, of an instance fresh from
+// initialisation: what one more live object of this plugin will take at
+// least.
+func (p *Plugin) InitialMemory() int64 { return p.initMem }
+
+// Has reports whether the plugin implements the handler: it exports it and
+// does not disown it in torpor_handlers.
 func (p *Plugin) Has(export int) bool { return p.has[export] }
 
 // ErrRetired is returned by Acquire on a plugin whose version was replaced.
