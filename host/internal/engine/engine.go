@@ -18,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host/internal/datamerge"
 	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 )
 
@@ -264,9 +265,14 @@ func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
 	return nil
 }
 
-// instrument applies the stack limit to wasm (see package stacklimit); the
-// compiled code, and so the compilation cache, is that of the result.
+// instrument coalesces wasm's data segments (see package datamerge) and
+// applies the stack limit (see package stacklimit); the compiled code, and
+// so the compilation cache, is that of the result. A module the merger
+// cannot parse goes on unmerged, for wazero to judge.
 func (e *Engine) instrument(wasm []byte) ([]byte, error) {
+	if merged, err := datamerge.Merge(wasm); err == nil {
+		wasm = merged
+	}
 	if e.cfg.StackLimit == 0 {
 		return wasm, nil
 	}
