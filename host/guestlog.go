@@ -128,6 +128,10 @@ type Stats struct {
 	WaitingCalls int64 `json:"waiting_calls"`
 	// CompileRefused counts modules refused for the compile budget.
 	CompileRefused uint64 `json:"compile_refused"`
+	// Live is the live budget: what live instances hold against
+	// Options.LiveMemory and LiveObjects, and what the host hibernated to
+	// keep them within it.
+	Live LiveStats `json:"live"`
 }
 
 // Stats returns the host's counters. Safe for concurrent use.
@@ -143,5 +147,6 @@ func (h *Host) Stats() Stats {
 		StackOverflows:  es.StackOverflows,
 		WaitingCalls:    es.WaitingCalls,
 		CompileRefused:  h.counters.compileRefused.Load(),
+		Live:            h.live.stats(),
 	}
 }

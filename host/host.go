@@ -48,6 +48,7 @@ type Host struct {
 	eventDeadline engine.Deadline
 	compiling     chan struct{} // bounds the compilations under way
 	counters      counters
+	live          *liveSet
 
 	runMu   sync.Mutex // guards closed and wg.Add, so Close's Wait is not raced
 	closed  bool
@@ -98,6 +99,7 @@ func New(opts Options) (*Host, error) {
 	// Connection ids must not repeat across restarts, since stored connection
 	// tables outlive the process; microseconds since the epoch stay below
 	// 2^53, so ids survive a trip through a JavaScript number.
+	h.live = newLiveSet(h, opts.LiveMemory, opts.LiveObjects)
 	h.connSeq.Store(uint64(time.Now().UnixMicro()))
 	if err := h.loadPlugins(context.Background()); err != nil {
 		eng.Close(context.Background())
@@ -105,6 +107,9 @@ func New(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.goFunc(h.alarmLoop)
+	if h.live.bounded() {
+		h.goFunc(h.live.evictLoop)
+	}
 	return h, nil
 }
 

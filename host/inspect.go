@@ -22,6 +22,9 @@ type ObjectInfo struct {
 	Failure     string     // why the object is failed
 	LastEvent   time.Time
 	Hibernated  time.Time // when the latest snapshot was taken
+	// HibernatedWhy is why it was taken: "idle", "evict", "shutdown", or
+	// "budget: ..." naming what was over the live budget.
+	HibernatedWhy string
 	// Filled by Object only, since they cost a store read each:
 	SnapshotSize int
 	StorageKeys  int
@@ -143,6 +146,7 @@ func (h *Host) describe(key string, o *object) (ObjectInfo, bool) {
 		info.LastEvent = rec.LastEvent
 	}
 	info.Version, info.Failure, info.Hibernated = rec.Version, rec.Failed, rec.Hibernated
+	info.HibernatedWhy = rec.HibernatedWhy
 	info.SnapshotSize = len(rec.Snapshot)
 	return info, true
 }

@@ -132,14 +132,31 @@ func (o *object) connect(env *envelope) error {
 
 // deliverClose tells the guest a connection is gone, if it listens. The
 // connection is out of the table already but its attachment and tags stay
-// readable during the event.
+// readable during the event. A hibernated object whose plugin ignores
+// closes is not woken for one: the table change is all there is, and the
+// loop writes it to the store.
 func (o *object) deliverClose(c *conn, code int, reason []byte) {
+	if !o.handles(engine.ExportClose) {
+		return
+	}
 	if err := o.ensureLive(); err != nil || !o.inst.Has(engine.ExportClose) {
 		return
 	}
 	o.closing = c
 	o.invoke(engine.ExportClose, reason, c.id, uint64(code), uint64(len(reason)))
 	o.closing = nil
+}
+
+// handles reports whether the object's plugin implements a handler, without
+// waking the object: the live instance's version when there is one, else
+// the active version, which the next wake would take. With no active
+// version it says yes, so that the wake reports the plugin gone.
+func (o *object) handles(export int) bool {
+	if o.inst != nil {
+		return o.inst.Has(export)
+	}
+	d := o.h.activePlugin(o.id.Plugin)
+	return d == nil || d.plugin.Has(export)
 }
 
 // ensureLive makes sure an instance runs the object: on the first event in
@@ -182,7 +199,13 @@ func (o *object) ensureLive() (err error) {
 			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 		}
 	}
-	inst, err := d.plugin.Acquire(context.Background())
+	o.h.live.admit(o, d.plugin.InitialMemory()+instanceOverhead)
+	defer func() {
+		if o.inst == nil {
+			o.h.live.remove(o) // the wake failed: give its reservation back
+		}
+	}()
+	inst, err := o.acquire(d)
 	for range 3 {
 		if !errors.Is(err, engine.ErrRetired) {
 			break
@@ -192,7 +215,7 @@ func (o *object) ensureLive() (err error) {
 		if d = o.h.activePlugin(o.id.Plugin); d == nil {
 			return fmt.Errorf("%s: %w", o.key, ErrUnknownPlugin)
 		}
-		inst, err = d.plugin.Acquire(context.Background())
+		inst, err = o.acquire(d)
 	}
 	if errors.Is(err, engine.ErrStartFailing) || errors.Is(err, engine.ErrMemoryBudget) {
 		return fmt.Errorf("wake %s: %w: %w", o.key, ErrCannotStart, err)
@@ -201,6 +224,7 @@ func (o *object) ensureLive() (err error) {
 		return fmt.Errorf("wake %s: %w", o.key, err)
 	}
 	o.inst, o.version = inst, d
+	o.h.live.resize(o, inst.MemoryBytes())
 	o.liveVersion.Store(&d.version.SHA256)
 	o.setState(stLive)
 	if inst.Has(engine.ExportRestore) {
@@ -222,6 +246,18 @@ func (o *object) ensureLive() (err error) {
 	return nil
 }
 
+// acquire takes an instance of d for a wake. When the memory budget refuses
+// one while other objects are live, it has the least recently active of
+// them hibernated and tries again: a wake does not fail for lack of memory
+// while something can make room.
+func (o *object) acquire(d *deployed) (*engine.Instance, error) {
+	inst, err := d.plugin.Acquire(context.Background())
+	for try := 0; errors.Is(err, engine.ErrMemoryBudget) && try < 8 && o.h.live.makeRoom(); try++ {
+		inst, err = d.plugin.Acquire(context.Background())
+	}
+	return inst, err
+}
+
 // invoke runs one guest handler as one event. Its storage writes, alarm and
 // connection changes are committed, and then its frames sent, only when the
 // handler returns normally (0, or any status for connect); otherwise
@@ -235,6 +271,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 	res, err := o.inst.Call(export, o.h.eventDeadline, args...)
 	if o.inst != nil {
 		o.inst.Bind(nil)
+		o.h.live.resize(o, o.inst.MemoryBytes())
 	}
 	ended := ResultOK
 	switch {
@@ -306,6 +343,7 @@ func (o *object) dropInstance() {
 	if o.inst != nil {
 		o.inst.Close()
 		o.inst = nil
+		o.h.live.remove(o)
 	}
 	o.ev = nil
 	o.liveVersion.Store(nil)
@@ -362,6 +400,12 @@ func (o *object) updateRecord(fn func(*store.ObjectRecord)) error {
 // counts as a fault, like any other). It reports whether the instance is gone.
 // A hibernation that succeeds is counted under reason.
 func (o *object) hibernate(reason HibernateReason) bool {
+	return o.hibernateWhy(reason, reason.String())
+}
+
+// hibernateWhy is hibernate with the reason spelled out for the record,
+// which `object inspect` shows.
+func (o *object) hibernateWhy(reason HibernateReason, why string) bool {
 	if o.inst == nil {
 		return true
 	}
@@ -379,6 +423,8 @@ func (o *object) hibernate(reason HibernateReason) bool {
 		Conns:      o.connRecords(),
 		Hibernated: time.Now(),
 		LastEvent:  time.Unix(0, o.lastEvent.Load()),
+		// What made room for others is worth an operator's eye.
+		HibernatedWhy: why,
 	}
 	rec.AutoResponses = o.autoResponseRecords()
 	if err := o.h.store.PutObject(o.key, rec); err != nil {
@@ -388,7 +434,7 @@ func (o *object) hibernate(reason HibernateReason) bool {
 	o.connsDirty = false
 	o.dropInstance()
 	o.h.counters.hibernations[reason].Add(1)
-	o.h.log.Debug("object hibernated", "object", o.key, "reason", reason.String(), "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
+	o.h.log.Debug("object hibernated", "object", o.key, "reason", why, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))
 	return true
 }
 

@@ -61,6 +61,7 @@ type object struct {
 	autoResp    atomic.Pointer[map[string][]byte]
 	liveVersion atomic.Pointer[string] // sha256 of the version the live instance runs
 	alarmQueued atomic.Bool
+	liveCharge  atomic.Int64 // what the live budget charges for its instance; 0 while it has none
 
 	// Owned by the loop.
 	loaded   bool // the stored record was read in this process
@@ -238,9 +239,10 @@ func (o *object) loop() {
 		}
 		if o.inst == nil {
 			removable := len(o.conns) == 0
-			if removable && o.connsDirty {
+			if o.connsDirty && o.loaded {
 				// Still the owner: write the table before anyone else may
-				// start a loop, then look at the queue again.
+				// start a loop, then look at the queue again. A batch of
+				// closes that did not wake the object costs one write.
 				o.mu.Unlock()
 				o.saveConns()
 				continue

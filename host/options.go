@@ -51,6 +51,15 @@ type Options struct {
 	// plugin's objects can never take it all from the others.
 	MemoryBudget int64
 	PluginMemory int64
+	// LiveMemory and LiveObjects bound the live instances (not the pool):
+	// their linear memory plus a fixed overhead each, and their number.
+	// Before a wake would pass either, the host hibernates the least
+	// recently active live objects to make room, working ahead from 95%
+	// down to 85% so wakes seldom wait; what it hibernated and why shows in
+	// metrics and in the object's record. Defaults: a quarter of the
+	// machine's memory, and no bound on the count; negative: unbounded.
+	LiveMemory  int64
+	LiveObjects int
 	// GuestCalls bounds the guest calls (handlers, instantiations) running
 	// at once, host-wide, and PluginCalls those of one plugin. A running
 	// guest holds a Go scheduler slot (P) until it returns, so the host
@@ -176,7 +185,8 @@ func DefaultOptions() Options {
 		MaxFailures:    3,
 		AlarmRetries:   6,
 		AlarmRetryBase: time.Second,
-		MemoryBudget:   defaultMemoryBudget(),
+		MemoryBudget:   machineMemory() / 2,
+		LiveMemory:     machineMemory() / 4,
 		GuestCalls:     max(1, runtime.GOMAXPROCS(0)-1),
 		PluginCalls:    runtime.NumCPU(),
 		CompileTimeout: 10 * time.Second,
@@ -185,19 +195,18 @@ func DefaultOptions() Options {
 	}
 }
 
-// defaultMemoryBudget is half the machine's memory, or 2 GiB where it
-// cannot be read.
-func defaultMemoryBudget() int64 {
+// machineMemory is the machine's memory, or 4 GiB where it cannot be read.
+func machineMemory() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			var kib int64
 			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil && kib > 0 {
-				return kib << 10 / 2
+				return kib << 10
 			}
 		}
 	}
-	return 2 << 30
+	return 4 << 30
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -232,6 +241,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PluginMemory <= 0 {
 		o.PluginMemory = o.MemoryBudget / 2
 	}
+	switch {
+	case o.LiveMemory == 0:
+		o.LiveMemory = def.LiveMemory
+	case o.LiveMemory < 0:
+		o.LiveMemory = 0
+	}
+	o.LiveObjects = max(o.LiveObjects, 0)
 	set(&o.GuestCalls, def.GuestCalls)
 	set(&o.PluginCalls, def.PluginCalls)
 	if o.CompileTimeout <= 0 {

@@ -101,7 +101,11 @@ func inspectObject(ctx context.Context, e *clientEnv, args []string) error {
 	t.row("OWNER", d.Owner)
 	t.row("VERSION", orDash(d.Version))
 	t.row("LAST EVENT", timeText(d.LastEvent))
-	t.row("HIBERNATED", timeText(d.Hibernated))
+	hibernated := timeText(d.Hibernated)
+	if d.HibernatedWhy != "" && d.Hibernated != nil {
+		hibernated += " (" + d.HibernatedWhy + ")"
+	}
+	t.row("HIBERNATED", hibernated)
 	t.row("SNAPSHOT", bytesize.Format(int64(d.SnapshotSize)))
 	t.row("STORAGE", fmt.Sprintf("%s, %s", plural(d.StorageKeys, "key"), bytesize.Format(d.StorageBytes)))
 	t.row("ALARM", alarm)

@@ -103,6 +103,8 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.Host.Limits.InitCPU, "init-cpu", d.InitCPU, "CPU time limit for instantiating a plugin (start function and _initialize)")
 	fs.DurationVar(&s.Host.Limits.InitWall, "init-wall", d.InitWall, "wall-clock limit for instantiating a plugin")
 	fs.Int64Var(&s.Host.MemoryBudget, "memory-budget", o.MemoryBudget, "bytes of linear memory all instances together may hold, pools included (default: half the machine's memory)")
+	fs.Int64Var(&s.Host.LiveMemory, "live-memory", o.LiveMemory, "bytes live instances may hold together (linear memory plus a fixed overhead each); before a wake would pass it, the least recently active objects are hibernated (default: a quarter of the machine's memory; negative: no bound)")
+	fs.IntVar(&s.Host.LiveObjects, "live-objects", 0, "live objects at once; before a wake would pass it, the least recently active are hibernated (0: no bound)")
 	fs.Int64Var(&s.Host.PluginMemory, "plugin-memory", 0, "bytes of the memory budget one plugin may hold (default: half the budget)")
 	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: Go threads minus one)")
 	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: the number of cores)")

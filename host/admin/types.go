@@ -42,6 +42,9 @@ type ObjectSummary struct {
 	Failure    string     `json:"failure"` // why it is failed
 	LastEvent  *time.Time `json:"last_event"`
 	Hibernated *time.Time `json:"hibernated"` // when its latest snapshot was taken
+	// HibernatedWhy says why: idle, evict, shutdown, or budget with what was
+	// over it (the host hibernated it to make room for other objects).
+	HibernatedWhy string `json:"hibernated_why,omitempty"`
 }
 
 // ObjectList is the body of GET /v1/objects. Next, when not empty, is the
@@ -103,16 +106,17 @@ func pluginOf(v host.PluginVersion) Plugin {
 
 func summaryOf(info host.ObjectInfo) ObjectSummary {
 	return ObjectSummary{
-		ID:         info.ID.String(),
-		Plugin:     info.ID.Plugin,
-		Name:       info.ID.Name,
-		State:      info.State,
-		Owner:      info.Owner,
-		Conns:      info.Conns,
-		Version:    info.Version,
-		Failure:    info.Failure,
-		LastEvent:  timeOrNil(info.LastEvent),
-		Hibernated: timeOrNil(info.Hibernated),
+		ID:            info.ID.String(),
+		Plugin:        info.ID.Plugin,
+		Name:          info.ID.Name,
+		State:         info.State,
+		Owner:         info.Owner,
+		Conns:         info.Conns,
+		Version:       info.Version,
+		Failure:       info.Failure,
+		LastEvent:     timeOrNil(info.LastEvent),
+		Hibernated:    timeOrNil(info.Hibernated),
+		HibernatedWhy: info.HibernatedWhy,
 	}
 }
 

@@ -46,6 +46,8 @@ type Collector struct {
 	logLines, logDropped                            *prometheus.Desc
 	timeouts, stackOverflows, callsWaiting          *prometheus.Desc
 	compileRefused, panics                          *prometheus.Desc
+	liveMemory, liveMemoryLimit, liveObjectLimit    *prometheus.Desc
+	liveWaits, liveOverruns                         *prometheus.Desc
 
 	conns, connsOpened, connsClosed, refused *prometheus.Desc
 	slowReaders, pingFloods, protocolErrors  *prometheus.Desc
@@ -69,6 +71,12 @@ func NewCollector(h *host.Host, g *gateway.Gateway) *Collector {
 		memoryUsed:    d("memory_used_bytes", "Linear memory of every instance, live and pooled, charged to the memory budget."),
 		memoryBudget:  d("memory_budget_bytes", "The memory budget for the linear memory of all instances."),
 		memoryRefused: d("memory_refused_total", "Memory grows and instantiations refused by the memory budget."),
+
+		liveMemory:      d("live_memory_bytes", "What the live instances hold against the live budget: linear memory plus a fixed overhead each."),
+		liveMemoryLimit: d("live_memory_limit_bytes", "The live budget (--live-memory); 0: unbounded."),
+		liveObjectLimit: d("live_objects_limit", "The bound on live objects (--live-objects); 0: unbounded."),
+		liveWaits:       d("live_budget_waits_total", "Wakes that waited for the host to hibernate other objects (hibernations_total{reason=\"budget\"}) to make room."),
+		liveOverruns:    d("live_budget_overruns_total", "Wakes that went ahead over the live budget after waiting for room."),
 
 		wakes:        d("wakes_total", "Wakes that gave an object an instance."),
 		wakeFailures: d("wake_failures_total", "Wakes that found no instance: plugin removed, start-up failing, memory budget, restore failed."),
@@ -115,6 +123,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.commits, c.commitDuration, c.frames, c.frameBytes,
 		c.alarmsFired, c.alarmsRetried, c.alarmsDropped, c.logLines, c.logDropped,
 		c.timeouts, c.stackOverflows, c.callsWaiting, c.compileRefused, c.panics,
+		c.liveMemory, c.liveMemoryLimit, c.liveObjectLimit, c.liveWaits, c.liveOverruns,
 		c.conns, c.connsOpened, c.connsClosed, c.refused, c.slowReaders, c.pingFloods, c.protocolErrors,
 	} {
 		ch <- d
@@ -148,6 +157,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.memoryUsed, float64(s.MemoryUsed))
 	gauge(c.memoryBudget, float64(s.MemoryBudget))
 	counter(c.memoryRefused, s.MemoryRefused)
+	gauge(c.liveMemory, float64(s.Live.Memory))
+	gauge(c.liveMemoryLimit, float64(s.Live.MemoryLimit))
+	gauge(c.liveObjectLimit, float64(s.Live.ObjectLimit))
+	counter(c.liveWaits, s.Live.Waits)
+	counter(c.liveOverruns, s.Live.Overruns)
 
 	counter(c.wakes, m.Wakes)
 	counter(c.wakeFailures, m.WakeFailures)
