@@ -41,7 +41,7 @@ func RunCompileWorker(r io.Reader, w io.Writer, cacheDir string, memoryPages uin
 		fmt.Fprintf(w, "read module: %v\n", err)
 		return 2
 	}
-	err = engine.CheckCompile(context.Background(), engine.Config{CacheDir: cacheDir, MemoryPages: memoryPages, Interruptible: true}, wasm)
+	err = engine.CheckCompile(context.Background(), engine.Config{CacheDir: cacheDir, MemoryPages: memoryPages}, wasm)
 	if err != nil {
 		fmt.Fprintln(w, strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": "))
 		return 1

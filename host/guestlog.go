@@ -128,6 +128,10 @@ type Stats struct {
 	WaitingCalls int64 `json:"waiting_calls"`
 	// CompileRefused counts modules refused for the compile budget.
 	CompileRefused uint64 `json:"compile_refused"`
+	// Reclaims counts the garbage collections the host forced to return
+	// memory to the OS after instances closed or garbage piled up in a
+	// quiet process; each costs one full collection.
+	Reclaims uint64 `json:"reclaims"`
 	// Live is the live budget: what live instances hold against
 	// Options.LiveMemory and LiveObjects, and what the host hibernated to
 	// keep them within it.
@@ -147,6 +151,7 @@ func (h *Host) Stats() Stats {
 		StackOverflows:  es.StackOverflows,
 		WaitingCalls:    es.WaitingCalls,
 		CompileRefused:  h.counters.compileRefused.Load(),
+		Reclaims:        es.Reclaims,
 		Live:            h.live.stats(),
 	}
 }

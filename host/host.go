@@ -71,14 +71,13 @@ func New(opts Options) (*Host, error) {
 		return nil, err
 	}
 	eng, err := engine.New(context.Background(), engine.Config{
-		CacheDir:      opts.CacheDir,
-		MemoryPages:   opts.Limits.MemoryPages,
-		Interruptible: true,
-		MemoryBudget:  opts.MemoryBudget,
-		PluginMemory:  opts.PluginMemory,
-		GuestCalls:    opts.GuestCalls,
-		PluginCalls:   opts.PluginCalls,
-		StackLimit:    uint32(min(opts.Limits.StackSize, 1<<30)),
+		CacheDir:     opts.CacheDir,
+		MemoryPages:  opts.Limits.MemoryPages,
+		MemoryBudget: opts.MemoryBudget,
+		PluginMemory: opts.PluginMemory,
+		GuestCalls:   opts.GuestCalls,
+		PluginCalls:  opts.PluginCalls,
+		StackLimit:   uint32(min(opts.Limits.StackSize, 1<<30)),
 	})
 	if err != nil {
 		st.Close()

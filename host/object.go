@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -231,10 +230,6 @@ func (o *object) loop() {
 			if env.kind != envControl {
 				idleAt = time.Now().Add(o.h.opts.Idle)
 			}
-			// The CPU limit is measured in wall time, so an object draining
-			// a long queue must not hold its thread while thousands of
-			// others wait for theirs: one event, then let the next run.
-			runtime.Gosched()
 			continue
 		}
 		if o.inst == nil {

@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -31,10 +29,6 @@ type Config struct {
 	// MemoryPages caps every instance's linear memory, in 64 KiB pages;
 	// memory.grow past it fails (returns -1) inside the guest.
 	MemoryPages uint32
-	// Interruptible makes a call stop when its context is done, which is how
-	// every Deadline works. It costs a check at every function entry and
-	// loop back-edge, so it is off only when no limit is wanted.
-	Interruptible bool
 	// MemoryBudget bounds the linear memory of all instances together, in
 	// bytes, pools included; 0: no bound. PluginMemory bounds one plugin's
 	// instances (every version of it counts separately); 0: no bound.
@@ -69,7 +63,12 @@ type Engine struct {
 	timeouts       atomic.Uint64 // guest calls stopped at their deadline
 	stackOverflows atomic.Uint64
 
+	runMu   sync.Mutex
+	running map[*Instance]struct{} // instances in a guest call, for Interrupt
+
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
+	closed atomic.Int64  // instances closed since memory was last returned
+	forced atomic.Uint64 // collections the reclaim loop forced
 	wg     sync.WaitGroup
 }
 
@@ -86,6 +85,9 @@ type Stats struct {
 	StackOverflows uint64
 	// WaitingCalls is how many guest calls wait for a slot now.
 	WaitingCalls int64
+	// Reclaims counts the collections forced to return freed memory to
+	// the OS (reclaim.go says when).
+	Reclaims uint64
 }
 
 // New builds the runtime and instantiates the host modules.
@@ -108,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		budget:  &budget{limit: cfg.MemoryBudget, perShare: cfg.PluginMemory},
 		slots:   newSlots(cfg.GuestCalls, cfg.PluginCalls),
 		plugins: map[*Plugin]struct{}{},
+		running: map[*Instance]struct{}{},
 		freeOS:  make(chan struct{}, 1),
 	}
 	e.budget.reclaim = e.reclaimPools
@@ -118,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(1)
-	go e.freeOSLoop()
+	go e.reclaimLoop()
 	return e, nil
 }
 
@@ -130,6 +133,7 @@ func (e *Engine) Stats() Stats {
 		Timeouts:       e.timeouts.Load(),
 		StackOverflows: e.stackOverflows.Load(),
 		WaitingCalls:   e.slots.waiting.Load(),
+		Reclaims:       e.forced.Load(),
 	}
 }
 
@@ -152,12 +156,15 @@ func (e *Engine) Instances() (live, pooled int) {
 // Interrupt stops every guest call in progress and fails every later one
 // with ErrClosed; Close does it too. A host shutting down calls it when it
 // can wait no longer.
-func (e *Engine) Interrupt() { e.cancel() }
+func (e *Engine) Interrupt() {
+	e.cancel()
+	e.stopRunning(ErrClosed)
+}
 
 // Close stops every guest call in progress and releases the runtime and
 // every module in it.
 func (e *Engine) Close(ctx context.Context) error {
-	e.cancel()
+	e.Interrupt()
 	e.wg.Wait()
 	return e.rt.Close(ctx)
 }
@@ -183,35 +190,6 @@ func (e *Engine) reclaimPools() bool {
 	return freed
 }
 
-// returnMemory asks for freed memory to go back to the OS soon: after a
-// stack overflow, say, which leaves a native stack of a hundred MiB to the
-// garbage collector.
-func (e *Engine) returnMemory() {
-	select {
-	case e.freeOS <- struct{}{}:
-	default:
-	}
-}
-
-// freeOSLoop returns memory to the OS at most once a second, since each
-// time costs a full collection.
-func (e *Engine) freeOSLoop() {
-	defer e.wg.Done()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-e.freeOS:
-		}
-		debug.FreeOSMemory()
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
 // ErrInvalid is wrapped by every validation failure of Compile; the rest of
 // the message names the cause.
 var ErrInvalid = errors.New("invalid plugin")
@@ -224,7 +202,9 @@ func invalid(format string, args ...any) error {
 // (CheckCompile) must build the same one, so that what it puts in the
 // compilation cache is what the host reads.
 func newRuntime(ctx context.Context, cfg Config) (wazero.Runtime, error) {
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Interruptible)
+	// No close-on-context-done: it costs a goroutine per call. Calls are
+	// stopped through the stop global every module is instrumented with.
+	rc := wazero.NewRuntimeConfig()
 	if cfg.MemoryPages > 0 {
 		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
 	}
@@ -273,10 +253,13 @@ func (e *Engine) instrument(wasm []byte) ([]byte, error) {
 	if merged, err := datamerge.Merge(wasm); err == nil {
 		wasm = merged
 	}
-	if e.cfg.StackLimit == 0 {
-		return wasm, nil
+	// Every module is instrumented, since the stop global is how calls end
+	// at their limits; without a stack limit the counter only counts.
+	limit := e.cfg.StackLimit
+	if limit == 0 {
+		limit = 1<<31 - 1
 	}
-	out, err := stacklimit.Instrument(wasm, e.cfg.StackLimit)
+	out, err := stacklimit.Instrument(wasm, limit)
 	if err != nil {
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}

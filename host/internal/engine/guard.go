@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tetratelabs/wazero/api"
 )
 
 // Deadline bounds one call into a guest: a handler, or an instantiation
@@ -41,11 +43,15 @@ var (
 	errWallSpent = errors.New("wall-clock limit")
 )
 
-// watchdog cancels one guest call when its thread has used its CPU time or
-// the call has run past its wall-clock bound. It needs no goroutine of its
+// watchdog stops one instance's calls when the call's thread has used its
+// CPU time or the call has run past its wall-clock bound. It is made once
+// per instance and re-armed for every call, and needs no goroutine of its
 // own: a timer fires at the earliest moment either bound could be reached
 // (CPU time never runs faster than wall time), reads the thread's CPU clock
-// and either cancels the call or sleeps for what is left.
+// and either stops the call or sleeps for what is left. Stopping sets the
+// instance's stop global (see stacklimit), which the guest checks at every
+// function entry and loop header; no context reaches wazero, which would
+// start a watcher goroutine per call for one.
 //
 // Reading a thread's CPU clock is a system call (most calls are far shorter
 // than one), so the watchdog does not read it when the call starts: it
@@ -54,6 +60,7 @@ var (
 // ends sooner costs no clock read at all; one that runs on is measured to
 // within the lateness of that first timer.
 type watchdog struct {
+	inst    *Instance
 	mu      sync.Mutex
 	timer   *time.Timer
 	clock   threadClock
@@ -62,22 +69,57 @@ type watchdog struct {
 	hasBase bool
 	started time.Time
 	d       Deadline
-	cancel  context.CancelCauseFunc
-	done    bool
+	armed   bool
+	cause   error // why the call was stopped; nil: it was not
 }
 
 // firstCheck is when a call's watchdog first looks at its CPU time.
 const firstCheck = 10 * time.Millisecond
 
+// arm starts watching a call about to run on the calling goroutine's
+// locked thread.
+func (w *watchdog) arm(d Deadline) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.d, w.armed, w.cause, w.hasBase = d, true, nil, false
+	if d.CPU <= 0 && d.Wall <= 0 {
+		return
+	}
+	if d.CPU > 0 {
+		w.clock = currentThreadClock()
+	}
+	w.started = time.Now()
+	first := d.Wall
+	if d.CPU > 0 {
+		first = min(d.CPU, firstCheck)
+	}
+	if w.timer == nil {
+		w.timer = time.AfterFunc(first, w.check)
+	} else {
+		w.timer.Reset(first)
+	}
+}
+
+// disarm ends the watch and reports why the call was stopped, if it was.
+func (w *watchdog) disarm() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = false
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return w.cause
+}
+
 func (w *watchdog) check() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done {
+	if !w.armed || w.cause != nil {
 		return
 	}
 	elapsed := time.Since(w.started)
 	if w.d.Wall > 0 && elapsed >= w.d.Wall {
-		w.cancel(errWallSpent)
+		w.stopLocked(errWallSpent)
 		return
 	}
 	next := time.Duration(1<<63 - 1)
@@ -93,7 +135,7 @@ func (w *watchdog) check() {
 			used = w.before + now - w.base
 		}
 		if used >= w.d.CPU {
-			w.cancel(errCPUSpent)
+			w.stopLocked(errCPUSpent)
 			return
 		}
 		next = min(next, w.d.CPU-used)
@@ -103,52 +145,54 @@ func (w *watchdog) check() {
 	w.timer.Reset(max(next, time.Millisecond))
 }
 
-func (w *watchdog) stop() {
+// stop stops the call in progress, if any, for cause.
+func (w *watchdog) stop(cause error) {
 	w.mu.Lock()
-	w.done = true
-	w.timer.Stop()
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if w.armed && w.cause == nil {
+		w.stopLocked(cause)
+	}
 }
 
-// guard runs fn, which calls into a guest of p, on a locked OS thread under
-// d, inside p's and the engine's concurrency slots. fn gets a context that
-// ends when d is spent, when ctx ends, or when the engine closes; with the
-// runtime's close-on-context-done, that stops the guest at its next function
-// entry or loop back-edge. guard returns fn's error, replaced by ErrTimeout
-// (wrapped, naming the bound) when the watchdog stopped it.
-func (e *Engine) guard(ctx context.Context, p *Plugin, d Deadline, fn func(ctx context.Context) error) error {
-	release, err := e.enter(ctx, p)
-	if err != nil {
+func (w *watchdog) stopLocked(cause error) {
+	w.cause = cause
+	if g := w.inst.stop; g != nil {
+		g.Set(1)
+	}
+}
+
+// guard runs fn, which calls into inst, a guest of p, on a locked OS thread
+// under d, inside p's and the engine's concurrency slots, where the
+// watchdog, Interrupt or Close can stop it. ctx bounds only the wait for a
+// slot. guard returns fn's error, replaced by ErrTimeout (wrapped, naming
+// the bound) or ErrClosed when the guest was stopped.
+func (e *Engine) guard(ctx context.Context, inst *Instance, d Deadline, fn api.Function) error {
+	p := inst.plugin
+	if err := e.enter(ctx, p); err != nil {
 		return err
 	}
-	defer release()
+	defer e.leave(p)
 
 	// The guest runs on this goroutine's thread from here to the return:
 	// pinning the goroutine makes the thread's CPU clock the guest's.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stopOnClose := context.AfterFunc(e.ctx, func() { cancel(ErrClosed) })
-	defer stopOnClose()
-
-	if d.CPU > 0 || d.Wall > 0 {
-		w := &watchdog{clock: currentThreadClock(), started: time.Now(), d: d, cancel: cancel}
-		first := d.Wall
-		if d.CPU > 0 {
-			first = min(d.CPU, firstCheck)
-		}
-		w.mu.Lock()
-		w.timer = time.AfterFunc(first, w.check)
-		w.mu.Unlock()
-		defer w.stop()
+	if !e.track(inst) {
+		return ErrClosed
 	}
-	err = fn(cctx)
-	if err == nil {
+	inst.dog.arm(d)
+	err := fn.CallWithStack(inst.ctx, inst.stack)
+	cause := inst.dog.disarm()
+	e.untrack(inst)
+	switch {
+	case cause == nil:
+		return err
+	case err == nil:
+		// Stopped just as it returned: the call stands, and the instance
+		// must not trap on its next one.
+		inst.stop.Set(0)
 		return nil
-	}
-	switch cause := context.Cause(cctx); {
 	case errors.Is(cause, errCPUSpent):
 		return fmt.Errorf("%w (%v of CPU time)", ErrTimeout, d.CPU)
 	case errors.Is(cause, errWallSpent):
@@ -156,7 +200,34 @@ func (e *Engine) guard(ctx context.Context, p *Plugin, d Deadline, fn func(ctx c
 	case errors.Is(cause, ErrClosed):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	return err
+	return fmt.Errorf("%w: %w", cause, err)
+}
+
+// track records inst as running a call, so that Interrupt can stop it; it
+// reports false once the engine is closing.
+func (e *Engine) track(inst *Instance) bool {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.ctx.Err() != nil {
+		return false
+	}
+	e.running[inst] = struct{}{}
+	return true
+}
+
+func (e *Engine) untrack(inst *Instance) {
+	e.runMu.Lock()
+	delete(e.running, inst)
+	e.runMu.Unlock()
+}
+
+// stopRunning stops every call in progress with cause.
+func (e *Engine) stopRunning(cause error) {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	for inst := range e.running {
+		inst.dog.stop(cause)
+	}
 }
 
 // slots bound how many guest calls run at once. A guest call holds its
@@ -182,30 +253,28 @@ func newSlots(total, perPlugin int) *slots {
 }
 
 // enter takes a slot of p's and one of the engine's, waiting (until ctx or
-// the engine ends) while they are taken, and returns their release.
-func (e *Engine) enter(ctx context.Context, p *Plugin) (func(), error) {
+// the engine ends) while they are taken; leave gives them back.
+func (e *Engine) enter(ctx context.Context, p *Plugin) error {
 	s := e.slots
-	var mine chan struct{}
-	if p != nil {
-		mine = p.slots
-	}
-	if err := acquire(ctx, e.ctx, mine, &s.waiting); err != nil {
-		return nil, err
+	if err := acquire(ctx, e.ctx, p.slots, &s.waiting); err != nil {
+		return err
 	}
 	if err := acquire(ctx, e.ctx, s.total, &s.waiting); err != nil {
-		if mine != nil {
-			<-mine
+		if p.slots != nil {
+			<-p.slots
 		}
-		return nil, err
+		return err
 	}
-	return func() {
-		if s.total != nil {
-			<-s.total
-		}
-		if mine != nil {
-			<-mine
-		}
-	}, nil
+	return nil
+}
+
+func (e *Engine) leave(p *Plugin) {
+	if e.slots.total != nil {
+		<-e.slots.total
+	}
+	if p.slots != nil {
+		<-p.slots
+	}
 }
 
 func acquire(ctx, closing context.Context, ch chan struct{}, waiting *atomic.Int64) error {

@@ -25,9 +25,11 @@ type Instance struct {
 	fns    [numExports]api.Function
 	stack  []uint64
 	env    Env
-	logBuf []byte      // fd_write's scratch line, reused
-	lin    guestMemory // its linear memory, given back by closeModule
-	deep   bool        // a call overflowed the native stack
+	logBuf []byte            // fd_write's scratch line, reused
+	lin    guestMemory       // its linear memory, given back by closeModule
+	deep   bool              // a call overflowed the native stack
+	stop   api.MutableGlobal // set non-zero, it stops the guest (see stacklimit)
+	dog    watchdog
 }
 
 // Bind sets the Env the host functions act on; nil unbinds.
@@ -60,9 +62,7 @@ func (i *Instance) Call(export int, d Deadline, args ...uint64) (uint32, error) 
 }
 
 func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32, error) {
-	err := i.plugin.engine.guard(parent, i.plugin, d, func(gctx context.Context) error {
-		return i.fns[export].CallWithStack(valueOnly{gctx, i.ctx}, i.stack)
-	})
+	err := i.plugin.engine.guard(parent, i, d, i.fns[export])
 	if err == nil {
 		return uint32(i.stack[0]), nil
 	}
@@ -130,14 +130,6 @@ func (i *Instance) logLine(b []byte) {
 	}
 }
 
-// valueOnly takes cancellation from one context and values from another.
-type valueOnly struct {
-	context.Context
-	values context.Context
-}
-
-func (v valueOnly) Value(key any) any { return v.values.Value(key) }
-
 // Close releases the instance. It is safe to call twice.
 func (i *Instance) Close() {
 	if i.mod == nil {
@@ -160,6 +152,7 @@ func (i *Instance) closeModule() {
 	if i.lin != nil {
 		i.lin.release()
 	}
+	i.plugin.engine.instanceClosed()
 	if i.deep {
 		i.fns = [numExports]api.Function{}
 		i.plugin.engine.returnMemory()

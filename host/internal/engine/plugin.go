@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 )
 
 // Plugin is one compiled, validated plugin version. It keeps a small pool of
@@ -452,6 +453,7 @@ func (p *Plugin) drainPool() bool {
 // linear memory charged to the budget.
 func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 	inst := &Instance{plugin: p, stack: make([]uint64, 8)}
+	inst.dog.inst = inst
 	inst.ctx = context.WithValue(context.Background(), instanceKey{}, inst)
 	logw := &logWriter{inst: inst}
 	cfg := wazero.NewModuleConfig().
@@ -470,28 +472,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 	if err := p.broken(); err != nil {
 		return nil, err
 	}
-	err := p.engine.guard(ctx, p, p.init, func(gctx context.Context) error {
-		// Another wake may have tripped the breaker while this one waited
-		// for its slot.
-		if err := p.broken(); err != nil {
-			return err
-		}
-		ictx := experimental.WithMemoryAllocator(valueOnly{gctx, inst.ctx}, alloc)
-		mod, err := p.engine.rt.InstantiateModule(ictx, p.compiled, cfg)
-		if err != nil {
-			return fmt.Errorf("start function: %w", err)
-		}
-		inst.mod = mod
-		if inst.lin != nil && inst.lin.overdrawn() {
-			return ErrMemoryBudget
-		}
-		if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-			if err := init.CallWithStack(gctx, inst.stack); err != nil {
-				return fmt.Errorf("%s: %w", abi.ExportInitialize, err)
-			}
-		}
-		return nil
-	})
+	err := p.build(ctx, inst, alloc, cfg)
 	if err != nil {
 		inst.closeModule()
 		p.engine.noteFailure(err)
@@ -515,6 +496,56 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		}
 	}
 	return inst, nil
+}
+
+// build instantiates the module into inst and runs its initialisation: the
+// start function (exported by the instrumentation, so that it runs where the
+// watchdog can stop it) and _initialize, together under p.init. ctx ending
+// stops them.
+func (p *Plugin) build(ctx context.Context, inst *Instance, alloc experimental.MemoryAllocator, cfg wazero.ModuleConfig) error {
+	e := p.engine
+	if err := e.enter(ctx, p); err != nil {
+		return err
+	}
+	// Another wake may have tripped the breaker while this one waited for
+	// its slot.
+	if err := p.broken(); err != nil {
+		e.leave(p)
+		return err
+	}
+	// No guest code runs here (the start section is gone): this is the
+	// memory, the data segments and the tables.
+	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(inst.ctx, alloc), p.compiled, cfg)
+	e.leave(p)
+	if err != nil {
+		return fmt.Errorf("instantiate: %w", err)
+	}
+	inst.mod = mod
+	inst.stop, _ = mod.ExportedGlobal(stacklimit.StopExport).(api.MutableGlobal)
+	if inst.lin != nil && inst.lin.overdrawn() {
+		return ErrMemoryBudget
+	}
+	stopOnCancel := context.AfterFunc(ctx, func() { inst.dog.stop(context.Canceled) })
+	defer stopOnCancel()
+	init := p.init
+	started := time.Now()
+	for _, name := range []string{stacklimit.StartExport, abi.ExportInitialize} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if err := e.guard(ctx, inst, init, fn); err != nil {
+			if name == stacklimit.StartExport {
+				name = "start function"
+			}
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		// One bound for both, as when the runtime ran the start function.
+		if init.Wall > 0 {
+			init.Wall = max(time.Millisecond, init.Wall-time.Since(started))
+		}
+	}
+	return nil
 }
 
 // ErrStartFailing is returned, wrapped with the last failure, by

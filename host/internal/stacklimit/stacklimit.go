@@ -12,6 +12,14 @@
 //
 // A trap leaves the counter high, which is harmless: the host discards an
 // instance after any trap.
+//
+// The rewrite also makes every call stoppable from outside, which wazero
+// offers only through a context and a watcher goroutine per call: a second
+// new global, exported as StopExport, is checked at every function entry
+// and loop header, and a non-zero value traps. And since a start function
+// would run inside instantiation, before the host can reach that global,
+// the start section becomes an export (StartExport) that the host calls
+// right after instantiating, as the start function would have run.
 package stacklimit
 
 import (
@@ -25,6 +33,15 @@ import (
 // counter, so that after a trap the host can tell an overrun of the limit
 // (the counter is past it) from the guest's own unreachable.
 const CounterExport = "__torpor_stack_used"
+
+// StopExport names the global that stops the module's calls: set it to a
+// non-zero value and every running call traps at its next function entry or
+// loop header (and so does every later one).
+const StopExport = "__torpor_stop"
+
+// StartExport names the export the module's start function becomes; a
+// module without a start section has none.
+const StartExport = "__torpor_start"
 
 // FrameSize estimates the native stack one call of a function takes, from
 // its parameters and locals: a fixed frame plus a generous slot per value.
@@ -65,6 +82,7 @@ const (
 	secFunction = 3
 	secGlobal   = 6
 	secExport   = 7
+	secStart    = 8
 	secCode     = 10
 )
 
@@ -92,10 +110,11 @@ type module struct {
 	funcTypes     []uint32 // type index of each defined function
 	importedFuncs uint32
 	globals       uint32 // imported plus defined
+	start         int64  // the start function's index; -1: none
 }
 
 func parse(b []byte) (*module, error) {
-	m := &module{}
+	m := &module{start: -1}
 	r := &reader{b: b}
 	for !r.done() {
 		id := r.byte()
@@ -122,6 +141,10 @@ func parse(b []byte) (*module, error) {
 		case secGlobal:
 			r := &reader{b: s.content}
 			m.globals += r.u32()
+			err = r.err
+		case secStart:
+			r := &reader{b: s.content}
+			m.start = int64(r.u32())
 			err = r.err
 		}
 		if err != nil {
@@ -173,7 +196,7 @@ func (m *module) parseImports(b []byte) error {
 }
 
 func (m *module) rewrite(limit int32) ([]byte, error) {
-	counter := m.globals // the index the new global gets
+	counter := m.globals // the index the new globals get: counter, then stop
 	var code []byte
 	out := []byte("\x00asm\x01\x00\x00\x00")
 	var newTypes []funcType
@@ -211,7 +234,8 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 		hasGlobals = hasGlobals || s.id == secGlobal
 		hasTypes = hasTypes || s.id == secType
 	}
-	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = 0
+	newGlobals := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41, 0x00, 0x0B} // two mut i32 = 0
+	exports := m.appendExports(nil, counter)
 	emit := func(id byte, content []byte) {
 		out = append(out, id)
 		out = binary.AppendUvarint(out, uint64(len(content)))
@@ -225,11 +249,11 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 			hasTypes = true
 		}
 		if !hasGlobals && rank(id) > rank(secGlobal) {
-			emit(secGlobal, append([]byte{1}, newGlobal...))
+			emit(secGlobal, append([]byte{2}, newGlobals...))
 			hasGlobals = true
 		}
 		if !hasExports && rank(id) > rank(secExport) {
-			emit(secExport, appendCounterExport([]byte{1}, counter))
+			emit(secExport, append(binary.AppendUvarint(nil, uint64(m.newExports())), exports...))
 			hasExports = true
 		}
 	}
@@ -253,16 +277,18 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 		case secGlobal:
 			r := &reader{b: s.content}
 			n := r.u32()
-			content := binary.AppendUvarint(nil, uint64(n)+1)
+			content := binary.AppendUvarint(nil, uint64(n)+2)
 			content = append(content, s.content[r.off:]...)
-			emit(s.id, append(content, newGlobal...))
+			emit(s.id, append(content, newGlobals...))
 		case secExport:
 			r := &reader{b: s.content}
 			n := r.u32()
-			content := binary.AppendUvarint(nil, uint64(n)+1)
+			content := binary.AppendUvarint(nil, uint64(n)+uint64(m.newExports()))
 			content = append(content, s.content[r.off:]...)
-			emit(s.id, appendCounterExport(content, counter))
+			emit(s.id, append(content, exports...))
 			hasExports = true
+		case secStart:
+			// Dropped: the start function is exported instead.
 		case secCode:
 			emit(s.id, code)
 		default:
@@ -273,12 +299,29 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 	return out, nil
 }
 
-// appendCounterExport appends the export entry of the counter global.
-func appendCounterExport(dst []byte, counter uint32) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(CounterExport)))
-	dst = append(dst, CounterExport...)
-	dst = append(dst, 0x03) // a global
-	return binary.AppendUvarint(dst, uint64(counter))
+// newExports is how many exports the rewrite adds.
+func (m *module) newExports() int {
+	if m.start >= 0 {
+		return 3
+	}
+	return 2
+}
+
+// appendExports appends the export entries the rewrite adds: the counter,
+// the stop global and, if the module has one, the start function.
+func (m *module) appendExports(dst []byte, counter uint32) []byte {
+	entry := func(name string, kind byte, index uint64) {
+		dst = binary.AppendUvarint(dst, uint64(len(name)))
+		dst = append(dst, name...)
+		dst = append(dst, kind)
+		dst = binary.AppendUvarint(dst, index)
+	}
+	entry(CounterExport, 0x03, uint64(counter))
+	entry(StopExport, 0x03, uint64(counter)+1)
+	if m.start >= 0 {
+		entry(StartExport, 0x00, uint64(m.start))
+	}
+	return dst
 }
 
 func appendTypes(dst []byte, ts []funcType) []byte {
@@ -338,6 +381,9 @@ func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType
 	prologue = append(append(prologue, g...), 0x23)
 	prologue = append(prologue, g...)
 	prologue = append(sleb(append(prologue, 0x41), int64(limit)), 0x4B, 0x04, 0x40, 0x00, 0x0B)
+	// global.get stop; if unreachable end
+	stop := append(append([]byte{0x23}, binary.AppendUvarint(nil, uint64(counter)+1)...), 0x04, 0x40, 0x00, 0x0B)
+	prologue = append(prologue, stop...)
 	// global.get c; i32.const cost; i32.sub; global.set c
 	var epilogue []byte
 	epilogue = append(append(epilogue, 0x23), g...)
@@ -376,6 +422,9 @@ func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType
 			return nil, fmt.Errorf("offset %d: %w", start, err)
 		}
 		out = append(out, body[start:r.off]...)
+		if op == 0x03 { // loop: every iteration starts with the stop check
+			out = append(out, stop...)
+		}
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 	"github.com/torpor-dev/torpor/internal/plugintest"
@@ -139,4 +141,57 @@ func FuzzInstrument(f *testing.F) {
 			t.Fatalf("the input compiles, the instrumented module does not: %v", err)
 		}
 	})
+}
+
+// stoppable spins in a loop that never calls a function, and has a start
+// function that sets a global.
+const stoppable = `(module
+  (global $started (export "started") (mut i32) (i32.const 0))
+  (func $init (global.set $started (i32.const 42)))
+  (start $init)
+  (func (export "spin") (loop $l (br $l))))`
+
+// The stop global ends a call that spins in a loop without calls, from
+// another goroutine, and the start section becomes an export that has the
+// start function's effect, instead of running inside instantiation.
+func TestInstrumentStopAndStart(t *testing.T) {
+	out, err := stacklimit.Instrument(plugintest.WATSource(t, stoppable), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := mod.ExportedGlobal("started")
+	if got := started.Get(); got != 0 {
+		t.Fatalf("the start function ran inside instantiation (started = %d)", got)
+	}
+	if _, err := mod.ExportedFunction(stacklimit.StartExport).Call(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := started.Get(); got != 42 {
+		t.Fatalf("started = %d after %s, want 42", got, stacklimit.StartExport)
+	}
+	stop, ok := mod.ExportedGlobal(stacklimit.StopExport).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("%s is not an exported mutable global", stacklimit.StopExport)
+	}
+	time.AfterFunc(20*time.Millisecond, func() { stop.Set(1) })
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("spin ended with %v, want the stop check's trap", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("setting the stop global did not end the spinning call")
+	}
 }
