@@ -21,15 +21,27 @@ const instanceOverhead = 256 << 10
 // (counting the wakes waiting for room) the evictor starts hibernating the
 // least recently active objects, and it stops once usage is back under
 // evictTo. Working ahead of the limit means a wake rarely has to wait.
-// Either margin is at least nothing: a limit of 3 objects is evicted from
-// only for a waiting wake, and down to exactly what it needs.
 const (
 	evictAt = 95
 	evictTo = 85
 )
 
-// mark is limit at pct percent, rounded up to the limit's own unit.
-func mark(limit, pct int64) int64 { return limit - limit*(100-pct)/100 }
+// mark is limit at pct percent. A limit of at least four units (objects, or
+// the memory of the latest wake) keeps at least room units free, so that
+// the next wake finds its room ready; a smaller one is evicted from only
+// for a waiting wake, since keeping room there would halve it.
+func mark(limit, pct, unit, room int64) int64 {
+	free := limit * (100 - pct) / 100
+	if unit > 0 && limit >= 4*unit {
+		free = max(free, room*unit)
+	}
+	return limit - free
+}
+
+// high and low are the evictor's watermarks for a limit of unit-sized
+// wakes: it starts past high and stops at low.
+func high(limit, unit int64) int64 { return mark(limit, evictAt, unit, 1) }
+func low(limit, unit int64) int64  { return mark(limit, evictTo, unit, 2) }
 
 // roomWait bounds how long a wake waits for the evictor to make room. Past
 // it the wake goes ahead over the live budget, which is a target (the
@@ -51,6 +63,7 @@ type liveSet struct {
 	// What the wakes waiting for room need, so the evictor frees it.
 	wantMem  atomic.Int64
 	wantObjs atomic.Int64
+	unit     atomic.Int64 // what the latest wake reserved: the room to keep free
 
 	mu      sync.Mutex
 	objs    map[*object]struct{}
@@ -83,11 +96,11 @@ func (l *liveSet) fits(need int64) bool {
 		(l.objLimit == 0 || l.count.Load()+1 <= l.objLimit)
 }
 
-// above reports whether usage, with the wakes waiting for room, is past
-// pct percent of either limit.
-func (l *liveSet) above(pct int64) bool {
-	return l.memLimit > 0 && l.mem.Load()+l.wantMem.Load() > mark(l.memLimit, pct) ||
-		l.objLimit > 0 && l.count.Load()+l.wantObjs.Load() > mark(l.objLimit, pct)
+// pressed reports whether usage, with the wakes waiting for room, is past
+// the high watermark of either limit: the evictor's cue.
+func (l *liveSet) pressed() bool {
+	return l.memLimit > 0 && l.mem.Load()+l.wantMem.Load() > high(l.memLimit, l.unit.Load()) ||
+		l.objLimit > 0 && l.count.Load()+l.wantObjs.Load() > high(l.objLimit, 1)
 }
 
 // admit is called by a waking object's loop before it takes an instance
@@ -103,6 +116,7 @@ func (l *liveSet) admit(o *object, need int64) {
 	if !l.bounded() {
 		return
 	}
+	l.unit.Store(need)
 	var until time.Time // set once the wake has to wait
 	defer func() {
 		if !until.IsZero() {
@@ -119,7 +133,7 @@ func (l *liveSet) admit(o *object, need int64) {
 			if late {
 				l.overruns.Add(1)
 			}
-			if l.above(evictAt) {
+			if l.pressed() {
 				l.kickEvictor()
 			}
 			return
@@ -167,7 +181,7 @@ func (l *liveSet) resize(o *object, size int64) {
 	if c, was := size+instanceOverhead, o.liveCharge.Load(); c != was {
 		l.mem.Add(c - was)
 		o.liveCharge.Store(c)
-		if l.bounded() && l.above(evictAt) {
+		if l.bounded() && l.pressed() {
 			l.kickEvictor()
 		}
 	}
@@ -198,7 +212,7 @@ func (l *liveSet) evictLoop() {
 			return
 		case <-l.kick:
 		}
-		for l.above(evictAt) && !l.h.isClosing() {
+		for l.pressed() && !l.h.isClosing() {
 			if !l.evictOnce() {
 				break
 			}
@@ -224,8 +238,8 @@ func (l *liveSet) evictOnce() bool {
 	done := make(chan struct{}, len(all))
 	asked := 0
 	for _, v := range all {
-		memOK := l.memLimit == 0 || mem <= mark(l.memLimit, evictTo)
-		countOK := l.objLimit == 0 || count <= mark(l.objLimit, evictTo)
+		memOK := l.memLimit == 0 || mem <= low(l.memLimit, l.unit.Load())
+		countOK := l.objLimit == 0 || count <= low(l.objLimit, 1)
 		if memOK && countOK {
 			break
 		}
@@ -270,7 +284,7 @@ func (l *liveSet) byAge() []victim {
 
 // reason says what was over the budget, for the record and the log.
 func (l *liveSet) reason(mem, count int64) string {
-	if l.memLimit > 0 && mem > mark(l.memLimit, evictAt) {
+	if l.memLimit > 0 && mem > high(l.memLimit, l.unit.Load()) {
 		return fmt.Sprintf("live memory %s of %s", bytesize.Format(mem), bytesize.Format(l.memLimit))
 	}
 	return fmt.Sprintf("%d live objects and %d waking, limit %d", l.count.Load(), count-l.count.Load(), l.objLimit)

@@ -11,14 +11,18 @@ import (
 // quiet process may not collect for minutes: the runtime forces a cycle
 // only every two minutes, and returns freed pages to the OS only after
 // that. A host that just hibernated a thousand rooms would keep their heap
-// resident meanwhile. So the reclaim loop looks every reclaimEvery and
-// collects and returns memory at once (debug.FreeOSMemory) when:
+// resident meanwhile. So the reclaim loop looks every reclaimEvery and, if
+// no collection ran since its last look (a busy process collects, and its
+// scavenger returns memory, by itself; forcing collections there only costs
+// CPU and page faults), collects and returns memory at once
+// (debug.FreeOSMemory) when:
 //   - reclaimClosed instances closed since it last did, or
 //   - the heap holds more than reclaimSlack beyond what the last cycle found
 //     live (and a quarter of that): garbage nobody collects, as after a
 //     wave of disconnects, or
 //   - more than reclaimSlack of free heap has not been returned.
 //
+// A stack overflow's request (returnMemory) is served whatever the load.
 // The cost is one full collection per trigger, at most one per
 // reclaimEvery: about 30 ms of CPU for a 100 MiB heap.
 const (
@@ -46,10 +50,12 @@ func (e *Engine) reclaimLoop() {
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
 	}
 	tick := time.NewTicker(reclaimEvery)
 	defer tick.Stop()
 	asked := false
+	var cycles uint64
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -61,13 +67,16 @@ func (e *Engine) reclaimLoop() {
 		}
 		metrics.Read(samples)
 		objects, live, free := value(samples[0]), value(samples[1]), value(samples[2])
+		quiet := value(samples[3]) == cycles
 		garbage := objects > live && objects-live > max(reclaimSlack, live/4)
-		if asked || e.closed.Load() >= reclaimClosed || garbage || free > reclaimSlack {
+		if asked || quiet && (e.closed.Load() >= reclaimClosed || garbage || free > reclaimSlack) {
 			e.closed.Store(0)
 			asked = false
 			e.forced.Add(1)
 			debug.FreeOSMemory()
+			metrics.Read(samples)
 		}
+		cycles = value(samples[3])
 	}
 }
 

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/torpor-dev/torpor/internal/plugintest"
+)
+
+// echo is the smallest plugin: it exports memory, the marker and a message
+// handler that does nothing.
+const echo = `(module
+  (memory (export "memory") 2)
+  (func (export "torpor_abi_version") (result i32) (i32.const 0x00010001))
+  (func (export "torpor_on_message") (param i64 i32 i32) (result i32) (i32.const 0)))`
+
+// A module closed by wazero (as a runtime closing, or a stopped guest
+// unwinding, does) while a host function still holds a slice of its memory
+// must not fault the process: the pages stay mapped until the instance's
+// owner releases them, between calls. Without that, the writes below would
+// kill the test binary with SIGSEGV, not fail it.
+func TestClosedInstanceMemoryStaysMapped(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{MemoryBudget: 64 << 20, StackLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	p, err := e.Compile(ctx, plugintest.WATSource(t, echo), PluginConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Retire(ctx)
+	for range 20 {
+		inst, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, ok := inst.mem.Read(0, 2*65536) // what a host call works on
+		if !ok {
+			t.Fatal("read the instance's memory")
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := inst.mod.Close(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+		for i := range held {
+			held[i] = byte(i)
+		}
+		wg.Wait()
+		for i := range held {
+			held[i]++
+		}
+		if e.budget.used.Load() == 0 {
+			t.Fatal("the memory was given back before its owner released it")
+		}
+		inst.Close() // the owner: only now is it unmapped
+	}
+	// Pool 0: no instance waits in a pool, so nothing is charged now.
+	if used := e.budget.used.Load(); used != 0 {
+		t.Errorf("budget holds %d bytes after every instance closed, want 0", used)
+	}
+}
