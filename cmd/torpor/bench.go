@@ -55,6 +55,7 @@ type benchFlags struct {
 	preset      string
 	shape       loadgen.Shape
 	drain       time.Duration
+	afterClose  time.Duration
 	concurrency int
 	insecure    bool
 	caFile      string
@@ -119,6 +120,7 @@ found faults (lost, duplicate, reordered, corrupt or misrouted frames).`,
 	fs.Float64Var(&f.shape.Rate, "rate", d.Rate, "messages a second per sender")
 	fs.IntVar(&f.shape.Payload, "payload", d.Payload, fmt.Sprintf("bytes a frame (at least %d)", loadgen.HeaderSize))
 	fs.DurationVar(&f.shape.Duration, "duration", d.Duration, "send phase; without senders, how long the sockets are held open")
+	fs.DurationVar(&f.afterClose, "after-close", 0, "with --server-pid, read the server's RSS again this long after the sockets close (does the memory come back?)")
 	fs.DurationVar(&f.drain, "drain", 5*time.Second, "bound on the wait for frames in flight after the send phase")
 	fs.IntVar(&f.concurrency, "connect-concurrency", 32, "handshakes at once")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (a dev certificate)")
@@ -240,6 +242,7 @@ func bench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
 		TLS:                tlsConf,
 		Shape:              f.shape,
 		Drain:              f.drain,
+		AfterClose:         f.afterClose,
 		ConnectConcurrency: f.concurrency,
 		ServerPID:          f.serverPID,
 		Progress:           progress.update("target"),
@@ -480,6 +483,14 @@ func printBench(w io.Writer, f *benchFlags, rep *benchReport) error {
 	row("server RSS before, end", server(func(s *loadgen.ServerReport) string {
 		return bytesize.Format(s.RSSBefore) + ", " + bytesize.Format(s.RSSEnd)
 	}), nil)
+	if f.afterClose > 0 {
+		row(fmt.Sprintf("server RSS %v after close", f.afterClose), server(func(s *loadgen.ServerReport) string {
+			if s.RSSAfterClose == 0 || s.RSSBefore == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%s (%.0f%% of before)", bytesize.Format(s.RSSAfterClose), 100*float64(s.RSSAfterClose)/float64(s.RSSBefore))
+		}), nil)
+	}
 	row("bench CPU connect, send (s)", func(r *loadgen.Result) string {
 		return fmt.Sprintf("%.2f, %.2f", r.Client.CPUConnectS, r.Client.CPUSendS)
 	}, nil)

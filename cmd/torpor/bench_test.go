@@ -24,7 +24,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	cmd := exec.Command(torporBinary(t), "bench", "--url", url,
 		"--ca", filepath.Join(dir, devCertFile),
 		"--rooms", "3", "--clients", "4", "--senders", "2", "--rate", "20", "--duration", "2s",
-		"--server-pid", strconv.Itoa(s.cmd.Process.Pid), "--baseline", "-o", "json")
+		"--server-pid", strconv.Itoa(s.cmd.Process.Pid), "--after-close", "300ms", "--baseline", "-o", "json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -51,7 +51,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 		// CPU comes in 10 ms clock ticks, which a run this small may not
 		// fill: only its sign is certain.
-		if r.res.Server == nil || r.res.Server.CPUPerDeliveryUs < 0 || r.res.Server.RSSEnd <= 0 {
+		if r.res.Server == nil || r.res.Server.CPUPerDeliveryUs < 0 || r.res.Server.RSSEnd <= 0 || r.res.Server.RSSAfterClose <= 0 {
 			t.Errorf("%s: server figures %+v", r.name, r.res.Server)
 		}
 		if r.res.Latency.P50Ms <= 0 || r.res.Latency.P99Ms < r.res.Latency.P50Ms {

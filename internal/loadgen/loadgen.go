@@ -118,6 +118,10 @@ type Options struct {
 	// ServerPID, if not 0, is the server process whose CPU and RSS the
 	// run reads from /proc.
 	ServerPID int
+	// AfterClose, if not 0, is how long after the sockets close the run
+	// reads the server's RSS once more (ServerReport.RSSAfterClose): does
+	// the memory the clients took come back once they leave?
+	AfterClose time.Duration
 	// RoomPrefix starts every room's name; "" means "bench-" and a random
 	// tag, so that runs never share rooms.
 	RoomPrefix string
@@ -234,9 +238,11 @@ type ServerReport struct {
 	CPUPerConnUs     float64 `json:"cpu_per_conn_us"`
 	CPUPerDeliveryUs float64 `json:"cpu_per_delivery_us"`
 	RSSBefore        int64   `json:"rss_before_bytes"`
-	RSSConnected     int64   `json:"rss_connected_bytes"`
-	RSSEnd           int64   `json:"rss_end_bytes"`
-	RSSPerConn       float64 `json:"rss_per_conn_bytes"`
+	// RSSAfterClose is RSS Options.AfterClose after the sockets closed.
+	RSSAfterClose int64   `json:"rss_after_close_bytes,omitempty"`
+	RSSConnected  int64   `json:"rss_connected_bytes"`
+	RSSEnd        int64   `json:"rss_end_bytes"`
+	RSSPerConn    float64 `json:"rss_per_conn_bytes"`
 	// RSSShrank says the server's RSS at the end was below its RSS before
 	// connecting: it was giving back memory of earlier work (rooms
 	// hibernating, the Go heap shrinking) faster than the sockets took
@@ -450,6 +456,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	end, endErr := r.sample()
 	r.closeAll()
 	stopProgress()
+	var afterClose ProcSample
+	if r.o.AfterClose > 0 && r.o.ServerPID != 0 && ctx.Err() == nil {
+		wait := time.NewTimer(r.o.AfterClose)
+		select {
+		case <-ctx.Done():
+		case <-wait.C:
+			afterClose, _ = SampleProcess(r.o.ServerPID)
+		}
+		wait.Stop()
+	}
 
 	res.Connect = ConnectReport{
 		Conns:   int(r.connected.Load()),
@@ -463,6 +479,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	r.report(res, sendTime, drainTime, drained)
 	if r.o.ServerPID != 0 && sampleErr == nil && endErr == nil {
 		res.Server = serverReport(r.o.ServerPID, before.server, connected.server, end.server, res)
+		res.Server.RSSAfterClose = afterClose.RSS
 	}
 	res.Client = ClientReport{
 		CPUConnectS: (connected.self - before.self).Seconds(),
