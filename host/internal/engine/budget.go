@@ -98,6 +98,7 @@ type guestMemory interface {
 // allocator makes the linear memories of one plugin's instances, in mmapped
 // memory where the platform has it (memory_linux.go).
 type allocator struct {
-	b *budget
-	p *Plugin
+	b   *budget
+	p   *Plugin
+	img *memImage // the initial contents to put in place; nil: none
 }

@@ -235,7 +235,7 @@ func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
 		return err
 	}
 	defer rt.Close(ctx)
-	wasm, err = (&Engine{cfg: cfg}).instrument(wasm)
+	wasm, _, err = (&Engine{cfg: cfg}).instrument(wasm)
 	if err != nil {
 		return err
 	}
@@ -245,13 +245,18 @@ func CheckCompile(ctx context.Context, cfg Config, wasm []byte) error {
 	return nil
 }
 
-// instrument coalesces wasm's data segments (see package datamerge) and
-// applies the stack limit (see package stacklimit); the compiled code, and
-// so the compilation cache, is that of the result. A module the merger
-// cannot parse goes on unmerged, for wazero to judge.
-func (e *Engine) instrument(wasm []byte) ([]byte, error) {
+// instrument coalesces wasm's data segments and takes them out as the
+// memory image instances start from (see package datamerge), and applies
+// the stack limit and stop checks (see package stacklimit); the compiled
+// code, and so the compilation cache, is that of the result. A module the
+// merger cannot parse goes on unmerged, for wazero to judge.
+func (e *Engine) instrument(wasm []byte) ([]byte, datamerge.Image, error) {
+	var img datamerge.Image
 	if merged, err := datamerge.Merge(wasm); err == nil {
 		wasm = merged
+		if stripped, image, err := datamerge.Extract(wasm); err == nil {
+			wasm, img = stripped, image
+		}
 	}
 	// Every module is instrumented, since the stop global is how calls end
 	// at their limits; without a stack limit the counter only counts.
@@ -261,7 +266,7 @@ func (e *Engine) instrument(wasm []byte) ([]byte, error) {
 	}
 	out, err := stacklimit.Instrument(wasm, limit)
 	if err != nil {
-		return nil, invalid("not a valid WebAssembly module: %v", err)
+		return nil, datamerge.Image{}, invalid("not a valid WebAssembly module: %v", err)
 	}
-	return out, nil
+	return out, img, nil
 }

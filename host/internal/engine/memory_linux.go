@@ -30,6 +30,9 @@ type mmapMemory struct {
 	freed    bool
 	unmapped bool
 	noMap    bool // the reservation failed: the instance is refused
+	// copyImage is the image to copy in at the first grow, when it could
+	// not be mapped; nil when mapped or there is none.
+	copyImage *memImage
 }
 
 func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
@@ -46,6 +49,9 @@ func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
 		return m
 	}
 	m.region = region
+	if a.img != nil && !a.img.file.mapOver(region) {
+		m.copyImage = a.img
+	}
 	return m
 }
 
@@ -84,6 +90,10 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 		}
 		m.charged += delta
 		m.size = size
+	}
+	if first && m.copyImage != nil {
+		m.copyImage.copyInto(m.region[:size])
+		m.copyImage = nil
 	}
 	return m.region[:size:size]
 }

@@ -54,6 +54,9 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 	}
 	nb := make([]byte, size, newCap)
 	copy(nb, m.buf)
+	if first && m.p != nil && m.p.image != nil {
+		m.p.image.copyInto(nb)
+	}
 	m.buf = nb
 	m.charged += delta
 	return nb

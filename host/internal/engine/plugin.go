@@ -34,6 +34,7 @@ type Plugin struct {
 	slots    chan struct{} // this plugin's share of the guest-call slots; nil: unbounded
 	mem      atomic.Int64  // linear memory its instances hold, for the budget's share
 	initMem  int64         // linear memory of an instance fresh from _initialize
+	image    *memImage     // the initial memory contents; nil: none
 
 	ready  chan *Instance // bounded by the pool size
 	refill chan struct{}  // cap 1: "the pool is below its size"
@@ -130,7 +131,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	if limit <= 0 {
 		limit = 10 * time.Second
 	}
-	wasm, err := e.instrument(wasm)
+	wasm, img, err := e.instrument(wasm)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	case err != nil:
 		return nil, invalid("not a valid WebAssembly module: %v", err)
 	}
-	p := &Plugin{engine: e, compiled: compiled, init: cfg.Init}
+	p := &Plugin{engine: e, compiled: compiled, init: cfg.Init, image: newMemImage(img)}
 	if p.init.CPU <= 0 {
 		p.init.CPU = DefaultInit.CPU
 	}
@@ -157,20 +158,20 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		p.slots = make(chan struct{}, n)
 	}
 	if err := p.validate(); err != nil {
-		compiled.Close(ctx)
+		p.freeCode(ctx)
 		return nil, err
 	}
 	// Instantiating proves the module links and initialises; the marker's
 	// value is only known by calling it. The instance seeds the pool.
 	inst, err := p.instantiate(ctx)
 	if err != nil {
-		compiled.Close(ctx)
+		p.freeCode(ctx)
 		return nil, err
 	}
 	v, err := inst.call(ctx, exportVersion, p.init)
 	if err != nil {
 		inst.closeModule()
-		compiled.Close(ctx)
+		p.freeCode(ctx)
 		if errors.Is(err, ErrClosed) {
 			return nil, err
 		}
@@ -178,7 +179,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	}
 	if major, minor := abi.SplitVersion(v); major != abi.Major {
 		inst.closeModule()
-		compiled.Close(ctx)
+		p.freeCode(ctx)
 		return nil, invalid("plugin was built for ABI v%d.%d; this host speaks v%d.%d", major, minor, abi.Major, abi.Minor)
 	}
 	p.initMem = inst.MemoryBytes()
@@ -186,7 +187,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		set, err := inst.call(ctx, exportHandlers, p.init)
 		if err != nil {
 			inst.closeModule()
-			compiled.Close(ctx)
+			p.freeCode(ctx)
 			if errors.Is(err, ErrClosed) {
 				return nil, err
 			}
@@ -429,8 +430,14 @@ func (p *Plugin) release(ctx context.Context, n int) {
 		p.engine.mu.Lock()
 		delete(p.engine.plugins, p)
 		p.engine.mu.Unlock()
-		p.compiled.Close(ctx)
+		p.freeCode(ctx)
 	}
+}
+
+// freeCode releases the compiled module and the memory image.
+func (p *Plugin) freeCode(ctx context.Context) {
+	p.compiled.Close(ctx)
+	p.image.close()
 }
 
 // drainPool closes the instances waiting in the pool, and reports whether
@@ -465,7 +472,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
 	alloc := experimental.MemoryAllocatorFunc(func(cap, max uint64) experimental.LinearMemory {
-		m := allocator{b: p.engine.budget, p: p}.Allocate(cap, max).(guestMemory)
+		m := allocator{b: p.engine.budget, p: p, img: p.image}.Allocate(cap, max).(guestMemory)
 		inst.lin = m
 		return m
 	})
