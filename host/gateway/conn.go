@@ -11,6 +11,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/host/internal/reclaim"
 )
 
 // Errors Send returns. The host ignores them; they say why a frame was
@@ -427,6 +428,9 @@ func (c *conn) countClose(cause *closeCause) {
 		code, _ = closeStatus(c.closeErr)
 	}
 	c.g.stats.closes[closeCodeSlot(code)].Add(1)
+	// Its buffers are garbage now: a wave of these is worth collecting
+	// in a quiet process (see host/internal/reclaim).
+	reclaim.Note(reclaim.Conn)
 }
 
 // report tells the host the socket ended, with the code the client sent or

@@ -67,7 +67,6 @@ type Engine struct {
 	running map[*Instance]struct{} // instances in a guest call, for Interrupt
 
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
-	closed atomic.Int64  // instances closed since memory was last returned
 	forced atomic.Uint64 // collections the reclaim loop forced
 	wg     sync.WaitGroup
 }

@@ -36,12 +36,19 @@ type Plugin struct {
 	initMem  int64         // linear memory of an instance fresh from _initialize
 	image    *memImage     // the initial memory contents; nil: none
 
-	ready  chan *Instance // bounded by the pool size
+	ready  chan *Instance // bounded by the pool's largest size
 	refill chan struct{}  // cap 1: "the pool is below its size"
-	stop   chan struct{}
-	ctx    context.Context // ends with stop or the engine: cuts a refill's instantiation short
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// The pool's size follows demand: from PluginConfig.Pool it doubles,
+	// up to poolMax, each time a wake finds the pool empty, and halves
+	// back after a second without one.
+	poolSize atomic.Int32
+	missedAt atomic.Int64 // Unix nanoseconds of the last empty-pool Acquire
+	stop     chan struct{}
+	ctx      context.Context // ends with stop or the engine: cuts a refill's instantiation short
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	basePool int32 // PluginConfig.Pool: the size the pool shrinks back to
 
 	mu      sync.Mutex
 	live    int // instances handed out and not yet closed
@@ -97,8 +104,11 @@ func ExportName(export int) string {
 // PluginConfig tunes a Plugin.
 type PluginConfig struct {
 	// Pool is how many pre-initialised instances to keep ready; 0 disables
-	// the pool (every Acquire instantiates).
-	Pool int
+	// the pool (every Acquire instantiates). Under a burst of wakes it grows
+	// to at most PoolMax (default 8 times Pool), and shrinks back when the
+	// burst is over.
+	Pool    int
+	PoolMax int
 	// Init bounds every instantiation (the module's start function and
 	// _initialize, together) and the version check; zero fields take
 	// DefaultInit's.
@@ -195,7 +205,14 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		}
 		p.implements(set)
 	}
-	p.ready = make(chan *Instance, max(cfg.Pool, 1))
+	poolMax := cfg.PoolMax
+	if poolMax <= 0 {
+		poolMax = 8 * cfg.Pool
+	}
+	poolMax = max(poolMax, cfg.Pool, 1)
+	p.ready = make(chan *Instance, poolMax)
+	p.poolSize.Store(int32(max(cfg.Pool, 1)))
+	p.basePool = int32(max(cfg.Pool, 1))
 	p.refill = make(chan struct{}, 1)
 	p.stop = make(chan struct{})
 	p.ctx, p.cancel = context.WithCancel(e.ctx)
@@ -338,6 +355,11 @@ func (p *Plugin) Acquire(ctx context.Context) (*Instance, error) {
 		return inst, nil
 	default:
 	}
+	// A wake found the pool empty: demand outruns its size.
+	p.missedAt.Store(time.Now().UnixNano())
+	if n := p.poolSize.Load(); int(n) < cap(p.ready) {
+		p.poolSize.CompareAndSwap(n, min(2*n, int32(cap(p.ready))))
+	}
 	p.wantRefill()
 	inst, err := p.instantiate(ctx)
 	if err != nil {
@@ -356,10 +378,15 @@ func (p *Plugin) wantRefill() {
 
 func (p *Plugin) refillLoop() {
 	defer p.wg.Done()
+	shrink := time.NewTicker(time.Second)
+	defer shrink.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
+		case <-shrink.C:
+			p.shrinkPool()
+			continue
 		case <-p.refill:
 		}
 		// Acquire asked for a refill on its way to waking an object; let
@@ -370,7 +397,17 @@ func (p *Plugin) refillLoop() {
 			return
 		case <-time.After(refillDelay):
 		}
-		for len(p.ready) < cap(p.ready) && !p.engine.budget.tight(p) {
+		for len(p.ready) < int(p.poolSize.Load()) && !p.engine.budget.tight(p) {
+			// A refill is speculative: it yields to guest calls waiting
+			// for a slot (wakes among them), so it never starves them.
+			if p.engine.slots.waiting.Load() > 0 {
+				select {
+				case <-p.stop:
+					return
+				case <-time.After(refillDelay):
+				}
+				continue
+			}
 			inst, err := p.instantiate(p.ctx)
 			if err != nil {
 				// Validation instantiated it once, so this is resource
@@ -384,6 +421,25 @@ func (p *Plugin) refillLoop() {
 				inst.closeModule()
 				return
 			}
+		}
+	}
+}
+
+// shrinkPool halves a pool grown for a burst once a second has passed
+// without a wake finding it empty, and closes the instances beyond its new
+// size: memory held for a demand that is gone goes back.
+func (p *Plugin) shrinkPool() {
+	n := p.poolSize.Load()
+	if n <= p.basePool || time.Since(time.Unix(0, p.missedAt.Load())) < time.Second {
+		return
+	}
+	p.poolSize.CompareAndSwap(n, max(n/2, p.basePool))
+	for len(p.ready) > int(p.poolSize.Load()) {
+		select {
+		case inst := <-p.ready:
+			inst.closeModule()
+		default:
+			return
 		}
 	}
 }

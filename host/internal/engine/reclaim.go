@@ -4,6 +4,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/torpor-dev/torpor/host/internal/reclaim"
 )
 
 // The Go heap's part of an instance (wazero's module instance, its
@@ -16,7 +18,9 @@ import (
 // scavenger returns memory, by itself; forcing collections there only costs
 // CPU and page faults), collects and returns memory at once
 // (debug.FreeOSMemory) when:
-//   - reclaimClosed instances closed since it last did, or
+//   - the host's parts noted (package reclaim) that about reclaimFreed of
+//     heap became garbage since it last did: closed instances and
+//     connections, whose memory no heap metric shows until a collection, or
 //   - the heap holds more than reclaimSlack beyond what the last cycle found
 //     live (and a quarter of that): garbage nobody collects, as after a
 //     wave of disconnects, or
@@ -26,9 +30,9 @@ import (
 // The cost is one full collection per trigger, at most one per
 // reclaimEvery: about 30 ms of CPU for a 100 MiB heap.
 const (
-	reclaimEvery  = 2 * time.Second
-	reclaimClosed = 32
-	reclaimSlack  = 64 << 20
+	reclaimEvery = 2 * time.Second
+	reclaimFreed = 8 << 20 // 32 instances, 256 connections
+	reclaimSlack = 64 << 20
 )
 
 // returnMemory asks for freed memory to go back to the OS at the next look:
@@ -42,7 +46,7 @@ func (e *Engine) returnMemory() {
 }
 
 // instanceClosed counts an instance whose heap just became garbage.
-func (e *Engine) instanceClosed() { e.closed.Add(1) }
+func (e *Engine) instanceClosed() { reclaim.Note(reclaim.Instance) }
 
 func (e *Engine) reclaimLoop() {
 	defer e.wg.Done()
@@ -69,8 +73,8 @@ func (e *Engine) reclaimLoop() {
 		objects, live, free := value(samples[0]), value(samples[1]), value(samples[2])
 		quiet := value(samples[3]) == cycles
 		garbage := objects > live && objects-live > max(reclaimSlack, live/4)
-		if asked || quiet && (e.closed.Load() >= reclaimClosed || garbage || free > reclaimSlack) {
-			e.closed.Store(0)
+		if asked || quiet && (reclaim.Pending() >= reclaimFreed || garbage || free > reclaimSlack) {
+			reclaim.Take()
 			asked = false
 			e.forced.Add(1)
 			debug.FreeOSMemory()

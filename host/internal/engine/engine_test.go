@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/torpor-dev/torpor/internal/plugintest"
@@ -64,5 +65,48 @@ func TestClosedInstanceMemoryStaysMapped(t *testing.T) {
 	// Pool 0: no instance waits in a pool, so nothing is charged now.
 	if used := e.budget.used.Load(); used != 0 {
 		t.Errorf("budget holds %d bytes after every instance closed, want 0", used)
+	}
+}
+
+// The pool grows while wakes find it empty and gives its instances back
+// once the burst is over.
+func TestPoolFollowsDemand(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{MemoryBudget: 256 << 20, StackLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	p, err := e.Compile(ctx, plugintest.WATSource(t, echo), PluginConfig{Pool: 1, PoolMax: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Retire(ctx)
+	var held []*Instance
+	for range 20 { // a burst: faster than one refill
+		inst, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, inst)
+	}
+	if n := p.poolSize.Load(); n != 8 {
+		t.Errorf("pool size %d after a burst of empty-pool wakes, want the maximum 8", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.ready) < 8 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(p.ready) < 8 {
+		t.Fatalf("pool refilled to %d, want 8", len(p.ready))
+	}
+	for _, inst := range held {
+		inst.Close()
+	}
+	for (p.poolSize.Load() > 1 || len(p.ready) > 1) && time.Now().Before(deadline.Add(10*time.Second)) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n, r := p.poolSize.Load(), len(p.ready); n != 1 || r > 1 {
+		t.Errorf("after the burst: pool size %d holding %d instances, want 1 and at most 1", n, r)
 	}
 }
