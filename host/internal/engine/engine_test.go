@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/torpor-dev/torpor/internal/plugintest"
 )
