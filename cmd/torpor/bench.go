@@ -56,6 +56,7 @@ type benchFlags struct {
 	shape       loadgen.Shape
 	drain       time.Duration
 	afterClose  time.Duration
+	roomPrefix  string
 	concurrency int
 	insecure    bool
 	caFile      string
@@ -120,6 +121,7 @@ found faults (lost, duplicate, reordered, corrupt or misrouted frames).`,
 	fs.Float64Var(&f.shape.Rate, "rate", d.Rate, "messages a second per sender")
 	fs.IntVar(&f.shape.Payload, "payload", d.Payload, fmt.Sprintf("bytes a frame (at least %d)", loadgen.HeaderSize))
 	fs.DurationVar(&f.shape.Duration, "duration", d.Duration, "send phase; without senders, how long the sockets are held open")
+	fs.StringVar(&f.roomPrefix, "room-prefix", "", "start every room's name with this (default: bench- and a random tag, so that runs never share rooms); a fixed prefix lets a second run find the rooms of a first, hibernated")
 	fs.DurationVar(&f.afterClose, "after-close", 0, "with --server-pid, read the server's RSS again this long after the sockets close (does the memory come back?)")
 	fs.DurationVar(&f.drain, "drain", 5*time.Second, "bound on the wait for frames in flight after the send phase")
 	fs.IntVar(&f.concurrency, "connect-concurrency", 32, "handshakes at once")
@@ -243,6 +245,7 @@ func bench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
 		Shape:              f.shape,
 		Drain:              f.drain,
 		AfterClose:         f.afterClose,
+		RoomPrefix:         f.roomPrefix,
 		ConnectConcurrency: f.concurrency,
 		ServerPID:          f.serverPID,
 		Progress:           progress.update("target"),
