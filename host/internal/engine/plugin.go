@@ -171,21 +171,30 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 		p.freeCode(ctx)
 		return nil, err
 	}
-	// Instantiating proves the module links and initialises; the marker's
-	// value is only known by calling it. The instance seeds the pool.
+	// Instantiating proves the module links and initialises. The instance
+	// seeds the pool.
 	inst, err := p.instantiate(ctx)
 	if err != nil {
 		p.freeCode(ctx)
 		return nil, err
 	}
-	v, err := inst.call(ctx, exportVersion, p.init)
-	if err != nil {
+	// The marker's value, and which handlers the guest implements, are
+	// only known by calling them.
+	ask := func(export int) (uint32, error) {
+		v, err := inst.call(ctx, export, p.init)
+		if err == nil {
+			return v, nil
+		}
 		inst.closeModule()
 		p.freeCode(ctx)
 		if errors.Is(err, ErrClosed) {
-			return nil, err
+			return 0, err
 		}
-		return nil, invalid("%s: %v", abi.ExportVersion, err)
+		return 0, invalid("%s: %v", exportNames[export], err)
+	}
+	v, err := ask(exportVersion)
+	if err != nil {
+		return nil, err
 	}
 	if major, minor := abi.SplitVersion(v); major != abi.Major {
 		inst.closeModule()
@@ -194,14 +203,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte, cfg PluginConfig) (*P
 	}
 	p.initMem = inst.MemoryBytes()
 	if p.has[exportHandlers] {
-		set, err := inst.call(ctx, exportHandlers, p.init)
+		set, err := ask(exportHandlers)
 		if err != nil {
-			inst.closeModule()
-			p.freeCode(ctx)
-			if errors.Is(err, ErrClosed) {
-				return nil, err
-			}
-			return nil, invalid("%s: %v", abi.ExportHandlers, err)
+			return nil, err
 		}
 		p.implements(set)
 	}
