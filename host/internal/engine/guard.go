@@ -37,7 +37,7 @@ func (d Deadline) String() string {
 	return "none"
 }
 
-// Causes a watchdog cancels a call with; call turns them into ErrTimeout.
+// Causes a watchdog stops a call with; guard turns them into ErrTimeout.
 var (
 	errCPUSpent  = errors.New("CPU time limit")
 	errWallSpent = errors.New("wall-clock limit")
