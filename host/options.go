@@ -66,8 +66,11 @@ type Options struct {
 	// keeps some Ps out of reach of guests and one plugin's busy objects out
 	// of reach of the rest: given more Ps than cores (`torpor serve` sets
 	// GOMAXPROCS so), the kernel shares the cores fairly between a busy
-	// plugin and its neighbours. Defaults: GOMAXPROCS-1 (at least 1) and the
-	// number of cores.
+	// plugin and its neighbours. Two Ps stay out of guests' reach, not one:
+	// a garbage collection waits, holding one P, for every other P to reach
+	// a safe point, which a running guest never does, so the watchdog that
+	// stops a spinning guest needs a P besides. Defaults: GOMAXPROCS-2 (at
+	// least 1; so run with GOMAXPROCS of 3 or more) and the number of cores.
 	GuestCalls  int
 	PluginCalls int
 	// CompileCommand, when set, is the command line of a child process
@@ -187,7 +190,7 @@ func DefaultOptions() Options {
 		AlarmRetryBase: time.Second,
 		MemoryBudget:   machineMemory() / 2,
 		LiveMemory:     machineMemory() / 4,
-		GuestCalls:     max(1, runtime.GOMAXPROCS(0)-1),
+		GuestCalls:     max(1, runtime.GOMAXPROCS(0)-2),
 		PluginCalls:    runtime.NumCPU(),
 		CompileTimeout: 10 * time.Second,
 		CompileMemory:  512 << 20,

@@ -106,7 +106,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&s.Host.LiveMemory, "live-memory", o.LiveMemory, "bytes live instances may hold together (linear memory plus a fixed overhead each); before a wake would pass it, the least recently active objects are hibernated (default: a quarter of the machine's memory; negative: no bound)")
 	fs.IntVar(&s.Host.LiveObjects, "live-objects", 0, "live objects at once; before a wake would pass it, the least recently active are hibernated (0: no bound)")
 	fs.Int64Var(&s.Host.PluginMemory, "plugin-memory", 0, "bytes of the memory budget one plugin may hold (default: half the budget)")
-	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: Go threads minus one)")
+	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: Go threads minus two)")
 	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: the number of cores)")
 	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: $GOMAXPROCS, else 4 per core and at least 8, so that busy guests never hold every thread)")
 	fs.DurationVar(&s.Host.CompileTimeout, "compile-timeout", o.CompileTimeout, "time budget for compiling an uploaded module, in a child process")
