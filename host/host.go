@@ -95,10 +95,10 @@ func New(opts Options) (*Host, error) {
 		compiling:     make(chan struct{}, max(1, runtime.NumCPU())),
 		eventDeadline: engine.Deadline{CPU: opts.Limits.EventCPU, Wall: opts.Limits.EventWall},
 	}
+	h.live = newLiveSet(h, opts.LiveMemory, opts.LiveObjects)
 	// Connection ids must not repeat across restarts, since stored connection
 	// tables outlive the process; microseconds since the epoch stay below
 	// 2^53, so ids survive a trip through a JavaScript number.
-	h.live = newLiveSet(h, opts.LiveMemory, opts.LiveObjects)
 	h.connSeq.Store(uint64(time.Now().UnixMicro()))
 	if err := h.loadPlugins(context.Background()); err != nil {
 		eng.Close(context.Background())

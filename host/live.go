@@ -231,28 +231,18 @@ type victim struct {
 // hibernation brings usage under evictTo, asks each to hibernate, and waits
 // for them (bounded). It reports whether it asked anyone.
 func (l *liveSet) evictOnce() bool {
-	all := l.byAge()
-
 	mem, count := l.mem.Load()+l.wantMem.Load(), l.count.Load()+l.wantObjs.Load()
-	why := l.reason(mem, count)
-	done := make(chan struct{}, len(all))
-	asked := 0
-	for _, v := range all {
-		memOK := l.memLimit == 0 || mem <= low(l.memLimit, l.unit.Load())
-		countOK := l.objLimit == 0 || count <= low(l.objLimit, 1)
-		if memOK && countOK {
-			break
-		}
-		if v.o.askHibernate(why, done) {
-			asked++
-			mem -= v.mem
-			count--
-		}
+	enough := func() bool {
+		return (l.memLimit == 0 || mem <= low(l.memLimit, l.unit.Load())) &&
+			(l.objLimit == 0 || count <= low(l.objLimit, 1))
 	}
+	asked, done := l.askOldest(l.reason(mem, count), enough, func(v victim) {
+		mem -= v.mem
+		count--
+	})
 	if asked == 0 {
 		return false
 	}
-	l.evictions.Add(uint64(asked))
 	timeout := time.NewTimer(roomWait)
 	defer timeout.Stop()
 	for range asked {
@@ -265,6 +255,27 @@ func (l *liveSet) evictOnce() bool {
 		}
 	}
 	return true
+}
+
+// askOldest asks the live objects, least recently active first, to
+// hibernate for why, until enough says so (checked before each); took hears
+// of each one asked. It returns how many it asked and the channel that
+// hears each request handled.
+func (l *liveSet) askOldest(why string, enough func() bool, took func(victim)) (int, <-chan struct{}) {
+	all := l.byAge()
+	done := make(chan struct{}, len(all))
+	asked := 0
+	for _, v := range all {
+		if enough() {
+			break
+		}
+		if v.o.askHibernate(why, done) {
+			asked++
+			took(v)
+		}
+	}
+	l.evictions.Add(uint64(asked))
+	return asked, done
 }
 
 // byAge lists the live objects, least recently active first; those still
@@ -342,23 +353,12 @@ func (l *liveSet) makeRoom() bool {
 	l.mu.Lock()
 	changed := l.changed
 	l.mu.Unlock()
-	all := l.byAge()
-	done := make(chan struct{}, len(all))
-	asked := 0
 	// A few at once: the refusal means the budget is short by more than the
 	// evictor's margin, and one victim may be small.
-	for _, v := range all {
-		if asked == 4 {
-			break
-		}
-		if v.o.askHibernate("memory budget refused a wake", done) {
-			asked++
-		}
-	}
-	if asked == 0 {
+	asked := 0
+	if n, _ := l.askOldest("memory budget refused a wake", func() bool { return asked == 4 }, func(victim) { asked++ }); n == 0 {
 		return false
 	}
-	l.evictions.Add(uint64(asked))
 	t := time.NewTimer(roomWait)
 	defer t.Stop()
 	select {

@@ -14,6 +14,7 @@ type heapMemory struct {
 	mu      sync.Mutex
 	b       *budget
 	p       *Plugin
+	img     *memImage // copied in at the first grow; nil: none
 	max     uint64
 	buf     []byte
 	charged int64
@@ -23,7 +24,7 @@ type heapMemory struct {
 }
 
 func (a allocator) Allocate(_, max uint64) experimental.LinearMemory {
-	return &heapMemory{b: a.b, p: a.p, max: max}
+	return &heapMemory{b: a.b, p: a.p, img: a.img, max: max}
 }
 
 func (m *heapMemory) Reallocate(size uint64) []byte {
@@ -54,8 +55,8 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 	}
 	nb := make([]byte, size, newCap)
 	copy(nb, m.buf)
-	if first && m.p != nil && m.p.image != nil {
-		m.p.image.copyInto(nb)
+	if first && m.img != nil {
+		m.img.copyInto(nb)
 	}
 	m.buf = nb
 	m.charged += delta

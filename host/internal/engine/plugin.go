@@ -438,14 +438,7 @@ func (p *Plugin) shrinkPool() {
 		return
 	}
 	p.poolSize.CompareAndSwap(n, max(n/2, p.basePool))
-	for len(p.ready) > int(p.poolSize.Load()) {
-		select {
-		case inst := <-p.ready:
-			inst.closeModule()
-		default:
-			return
-		}
-	}
+	p.trimPool(int(p.poolSize.Load()))
 }
 
 // Retire stops the pool; the compiled code is released when the last
@@ -463,16 +456,7 @@ func (p *Plugin) Retire(ctx context.Context) {
 	// wait is never on a guest.
 	p.cancel()
 	p.wg.Wait()
-	// Never a blocking receive: an Acquire that began before retirement may
-	// take the last ready instance between a length check and the receive.
-	for drained := false; !drained; {
-		select {
-		case inst := <-p.ready:
-			inst.closeModule()
-		default:
-			drained = true
-		}
-	}
+	p.trimPool(0)
 	p.release(ctx, 0)
 }
 
@@ -502,17 +486,23 @@ func (p *Plugin) freeCode(ctx context.Context) {
 
 // drainPool closes the instances waiting in the pool, and reports whether
 // there were any. The pool refills once the budget has room again.
-func (p *Plugin) drainPool() bool {
-	freed := false
-	for {
+func (p *Plugin) drainPool() bool { return p.trimPool(0) }
+
+// trimPool closes the instances waiting in the pool beyond keep, and
+// reports whether it closed any. Never a blocking receive: an Acquire may
+// take the last ready instance between a length check and the receive.
+func (p *Plugin) trimPool(keep int) bool {
+	closed := false
+	for len(p.ready) > keep {
 		select {
 		case inst := <-p.ready:
 			inst.closeModule()
-			freed = true
+			closed = true
 		default:
-			return freed
+			return closed
 		}
 	}
+	return closed
 }
 
 // instantiate builds an initialised instance: the module's start function
