@@ -172,7 +172,11 @@ func (e *Engine) guard(ctx context.Context, inst *Instance, d Deadline, fn api.F
 		return err
 	}
 	defer e.leave(p)
+	return e.run(inst, d, fn)
+}
 
+// run is guard for a caller that already holds inst's slots.
+func (e *Engine) run(inst *Instance, d Deadline, fn api.Function) error {
 	// The guest runs on this goroutine's thread from here to the return:
 	// pinning the goroutine makes the thread's CPU clock the guest's.
 	runtime.LockOSThread()

@@ -561,19 +561,19 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 // stops them.
 func (p *Plugin) build(ctx context.Context, inst *Instance, alloc experimental.MemoryAllocator, cfg wazero.ModuleConfig) error {
 	e := p.engine
+	// One slot for the whole build: a wake that waited for it must see a
+	// breaker tripped meanwhile before it runs any guest code, or wakes
+	// queued behind a spinning start function would each spin in turn.
 	if err := e.enter(ctx, p); err != nil {
 		return err
 	}
-	// Another wake may have tripped the breaker while this one waited for
-	// its slot.
+	defer e.leave(p)
 	if err := p.broken(); err != nil {
-		e.leave(p)
 		return err
 	}
 	// No guest code runs here (the start section is gone): this is the
 	// memory, the data segments and the tables.
 	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(inst.ctx, alloc), p.compiled, cfg)
-	e.leave(p)
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}
@@ -591,7 +591,7 @@ func (p *Plugin) build(ctx context.Context, inst *Instance, alloc experimental.M
 		if fn == nil {
 			continue
 		}
-		if err := e.guard(ctx, inst, init, fn); err != nil {
+		if err := e.run(inst, init, fn); err != nil {
 			if name == stacklimit.StartExport {
 				name = "start function"
 			}
