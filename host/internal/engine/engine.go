@@ -103,6 +103,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s: %w", abi.ImportModule, err)
 	}
+	if err := instantiateYield(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s: %w", stacklimit.YieldModule, err)
+	}
 	e := &Engine{
 		rt:      rt,
 		cfg:     cfg,
@@ -202,7 +206,7 @@ func invalid(format string, args ...any) error {
 // compilation cache is what the host reads.
 func newRuntime(ctx context.Context, cfg Config) (wazero.Runtime, error) {
 	// No close-on-context-done: it costs a goroutine per call. Calls are
-	// stopped through the stop global every module is instrumented with.
+	// stopped through the fuel every module is instrumented with.
 	rc := wazero.NewRuntimeConfig()
 	if cfg.MemoryPages > 0 {
 		rc = rc.WithMemoryLimitPages(cfg.MemoryPages)
@@ -257,8 +261,9 @@ func (e *Engine) instrument(wasm []byte) ([]byte, datamerge.Image, error) {
 			wasm, img = stripped, image
 		}
 	}
-	// Every module is instrumented, since the stop global is how calls end
-	// at their limits; without a stack limit the counter only counts.
+	// Every module is instrumented, since the fuel is how calls end at
+	// their limits and how long calls let a collection stop them; without
+	// a stack limit the counter only counts.
 	limit := e.cfg.StackLimit
 	if limit == 0 {
 		limit = 1<<31 - 1

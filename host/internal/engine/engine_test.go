@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -108,5 +110,53 @@ func TestPoolFollowsDemand(t *testing.T) {
 	}
 	if n, r := p.poolSize.Load(), len(p.ready); n != 1 || r > 1 {
 		t.Errorf("after the burst: pool size %d holding %d instances, want 1 and at most 1", n, r)
+	}
+}
+
+// spinner's message handler never returns.
+const spinner = `(module
+  (memory (export "memory") 1)
+  (func (export "torpor_abi_version") (result i32) (i32.const 0x00010001))
+  (func (export "torpor_on_message") (param i64 i32 i32) (result i32) (loop $l (br $l)) (i32.const 0)))`
+
+// Compiled wasm is no safe point for the Go runtime: a collection that
+// stops the world must wait for every guest call to come back to Go code,
+// and while it waits nothing else runs, the watchdog included. A guest
+// that never ends would hang the process. The fuel brings it back often
+// enough that collections finish while it spins, and the watchdog still
+// ends it.
+func TestCollectionsRunWhileAGuestSpins(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Config{MemoryBudget: 64 << 20, StackLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	p, err := e.Compile(ctx, plugintest.WATSource(t, spinner), PluginConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Retire(ctx)
+	inst, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := inst.Call(ExportMessage, Deadline{CPU: 3 * time.Second, Wall: 6 * time.Second}, 1, 0, 0)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // into the loop
+	for i := range 3 {
+		runtime.GC()
+		select {
+		case err := <-done:
+			t.Fatalf("the spinning call ended (%v) before collection %d finished", err, i+1)
+		default:
+		}
+	}
+	if err := <-done; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the spinning call ended with %v, want ErrTimeout", err)
 	}
 }

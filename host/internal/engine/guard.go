@@ -9,7 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/torpor-dev/torpor/host/internal/stacklimit"
 )
 
 // Deadline bounds one call into a guest: a handler, or an instantiation
@@ -48,10 +51,11 @@ var (
 // per instance and re-armed for every call, and needs no goroutine of its
 // own: a timer fires at the earliest moment either bound could be reached
 // (CPU time never runs faster than wall time), reads the thread's CPU clock
-// and either stops the call or sleeps for what is left. Stopping sets the
-// instance's stop global (see stacklimit), which the guest checks at every
-// function entry and loop header; no context reaches wazero, which would
-// start a watcher goroutine per call for one.
+// and either stops the call or sleeps for what is left. Stopping raises
+// the stopping flag and empties the instance's fuel (see stacklimit), so
+// the guest calls yield at its next function entry or loop header, and
+// yield traps; no context reaches wazero, which would start a watcher
+// goroutine per call for one.
 //
 // Reading a thread's CPU clock is a system call (most calls are far shorter
 // than one), so the watchdog does not read it when the call starts: it
@@ -60,17 +64,18 @@ var (
 // ends sooner costs no clock read at all; one that runs on is measured to
 // within the lateness of that first timer.
 type watchdog struct {
-	inst    *Instance
-	mu      sync.Mutex
-	timer   *time.Timer
-	clock   threadClock
-	base    time.Duration // the thread's CPU clock at the first check
-	before  time.Duration // CPU time counted for the call before the base
-	hasBase bool
-	started time.Time
-	d       Deadline
-	armed   bool
-	cause   error // why the call was stopped; nil: it was not
+	inst     *Instance
+	mu       sync.Mutex
+	timer    *time.Timer
+	clock    threadClock
+	base     time.Duration // the thread's CPU clock at the first check
+	before   time.Duration // CPU time counted for the call before the base
+	hasBase  bool
+	started  time.Time
+	d        Deadline
+	armed    bool
+	cause    error       // why the call was stopped; nil: it was not
+	stopping atomic.Bool // cause is set: read by yield without the lock
 }
 
 // firstCheck is when a call's watchdog first looks at its CPU time.
@@ -82,6 +87,7 @@ func (w *watchdog) arm(d Deadline) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.d, w.armed, w.cause, w.hasBase = d, true, nil, false
+	w.stopping.Store(false)
 	if d.CPU <= 0 && d.Wall <= 0 {
 		return
 	}
@@ -156,8 +162,9 @@ func (w *watchdog) stop(cause error) {
 
 func (w *watchdog) stopLocked(cause error) {
 	w.cause = cause
-	if g := w.inst.stop; g != nil {
-		g.Set(1)
+	w.stopping.Store(true)
+	if g := w.inst.fuel; g != nil {
+		g.Set(0)
 	}
 }
 
@@ -193,9 +200,8 @@ func (e *Engine) run(inst *Instance, d Deadline, fn api.Function) error {
 	case cause == nil:
 		return err
 	case err == nil:
-		// Stopped just as it returned: the call stands, and the instance
-		// must not trap on its next one.
-		inst.stop.Set(0)
+		// Stopped just as it returned: the call stands. The empty fuel
+		// only makes the next call yield once, and arm clears the flag.
 		return nil
 	case errors.Is(cause, errCPUSpent):
 		return fmt.Errorf("%w (%v of CPU time)", ErrTimeout, d.CPU)
@@ -300,4 +306,27 @@ func acquire(ctx, closing context.Context, ch chan struct{}, waiting *atomic.Int
 	case <-closing.Done():
 		return ErrClosed
 	}
+}
+
+// errStopped is what yield panics with to end a stopped call; guard reports
+// the watchdog's cause instead.
+var errStopped = errors.New("call stopped by the host")
+
+// instantiateYield provides the function instrumented guests call when
+// their fuel runs out (see stacklimit): a point in Go code where the
+// runtime can stop the goroutine, so that a collection never waits for a
+// long guest call, and where a call the watchdog stopped ends.
+func instantiateYield(ctx context.Context, rt wazero.Runtime) error {
+	yield := func(ctx context.Context, _ api.Module, _ []uint64) {
+		if inst, _ := ctx.Value(instanceKey{}).(*Instance); inst != nil && inst.dog.stopping.Load() {
+			panic(errStopped)
+		}
+	}
+	_, err := rt.NewHostModuleBuilder(stacklimit.YieldModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(yield), nil, nil).
+		WithName(stacklimit.YieldImport).
+		Export(stacklimit.YieldImport).
+		Instantiate(ctx)
+	return err
 }

@@ -28,7 +28,7 @@ type Instance struct {
 	logBuf []byte            // fd_write's scratch line, reused
 	lin    guestMemory       // its linear memory, given back by closeModule
 	deep   bool              // a call overflowed the native stack
-	stop   api.MutableGlobal // set non-zero, it stops the guest (see stacklimit)
+	fuel   api.MutableGlobal // set to zero, the guest yields at once (see stacklimit)
 	dog    watchdog
 }
 

@@ -282,6 +282,9 @@ func checkImport(rt wazero.Runtime, mod, name string, def api.FunctionDefinition
 	if mod != abi.ImportModule && strings.HasPrefix(mod, abi.ImportModulePrefix) {
 		return invalid("imports %s.%s: the plugin was built for ABI %s, this host speaks v%d", mod, name, strings.TrimPrefix(mod, "torpor_"), abi.Major)
 	}
+	if mod == stacklimit.YieldModule && name == stacklimit.YieldImport {
+		return nil // the instrumentation's own; a plugin's is refused by it
+	}
 	if mod != abi.ImportModule && mod != abi.WASIModule {
 		return invalid("unknown import %s.%s: plugins may import only from %s and %s", mod, name, abi.ImportModule, abi.WASIModule)
 	}
@@ -578,7 +581,7 @@ func (p *Plugin) build(ctx context.Context, inst *Instance, alloc experimental.M
 		return fmt.Errorf("instantiate: %w", err)
 	}
 	inst.mod = mod
-	inst.stop, _ = mod.ExportedGlobal(stacklimit.StopExport).(api.MutableGlobal)
+	inst.fuel, _ = mod.ExportedGlobal(stacklimit.FuelExport).(api.MutableGlobal)
 	if inst.lin != nil && inst.lin.overdrawn() {
 		return ErrMemoryBudget
 	}

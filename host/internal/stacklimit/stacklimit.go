@@ -7,19 +7,31 @@
 // frame's estimated size on entry (and traps with unreachable when the
 // total would pass the limit) and subtracts it on every way out. The
 // module's functions, indices, imports, exports and data are otherwise
-// untouched; debug sections (DWARF), whose code offsets the rewrite would
-// invalidate, are dropped.
+// untouched but for the one import the rewrite adds (see below), which
+// moves every defined function's index up by one; debug sections (DWARF),
+// whose code offsets the rewrite would invalidate, are dropped, and the name
+// section follows the functions to their new indices.
 //
 // A trap leaves the counter high, which is harmless: the host discards an
 // instance after any trap.
 //
 // The rewrite also makes every call stoppable from outside, which wazero
-// offers only through a context and a watcher goroutine per call: a second
-// new global, exported as StopExport, is checked at every function entry
-// and loop header, and a non-zero value traps. And since a start function
-// would run inside instantiation, before the host can reach that global,
-// the start section becomes an export (StartExport) that the host calls
-// right after instantiating, as the start function would have run.
+// offers only through a context and a watcher goroutine per call, and
+// makes sure a long call comes back to the host's Go code now and then.
+// Compiled wasm holds its thread without a safe point for the Go runtime:
+// a garbage collection that must stop the world waits for every guest
+// call in progress to end, and meanwhile nothing else runs, including
+// whatever would stop a guest that never ends. So a second new global,
+// the fuel (exported as FuelExport), goes down by one at every function
+// entry and loop header; when it reaches zero the guest calls the imported
+// function YieldModule.YieldImport, a host function, and then refills it
+// with FuelPerYield. The host's function is where the runtime can stop the
+// goroutine, and where the host stops a call by trapping (a panic in it);
+// setting the fuel to zero from outside makes the guest call it at its
+// next check. And since a start function would run inside instantiation,
+// before the host can reach that global, the start section becomes an
+// export (StartExport) that the host calls right after instantiating, as
+// the start function would have run.
 package stacklimit
 
 import (
@@ -34,10 +46,23 @@ import (
 // (the counter is past it) from the guest's own unreachable.
 const CounterExport = "__torpor_stack_used"
 
-// StopExport names the global that stops the module's calls: set it to a
-// non-zero value and every running call traps at its next function entry or
-// loop header (and so does every later one).
-const StopExport = "__torpor_stop"
+// FuelExport names the fuel global: set it to zero and a running call
+// calls YieldImport at its next function entry or loop header.
+const FuelExport = "__torpor_fuel"
+
+// The function the rewritten module imports and calls when its fuel runs
+// out, with no parameters and no results. A module that imports another
+// function under this name is refused.
+const (
+	YieldModule = "__torpor"
+	YieldImport = "yield"
+)
+
+// FuelPerYield is the number of function entries and loop headers between
+// two calls of YieldImport: a few tens of microseconds of the tightest
+// loop, so a stop of the world waits no longer than that for a guest, and
+// the call's cost (tens of nanoseconds) is lost in the work between.
+const FuelPerYield = 1 << 16
 
 // StartExport names the export the module's start function becomes; a
 // module without a start section has none.
@@ -83,6 +108,7 @@ const (
 	secGlobal   = 6
 	secExport   = 7
 	secStart    = 8
+	secElement  = 9
 	secCode     = 10
 )
 
@@ -111,6 +137,15 @@ type module struct {
 	importedFuncs uint32
 	globals       uint32 // imported plus defined
 	start         int64  // the start function's index; -1: none
+}
+
+// funcIndex maps a function index of the original module to the rewritten
+// one's, where the yield import comes after the module's own imports.
+func (m *module) funcIndex(i uint32) uint32 {
+	if i < m.importedFuncs {
+		return i
+	}
+	return i + 1
 }
 
 func parse(b []byte) (*module, error) {
@@ -170,8 +205,11 @@ func (m *module) parseTypes(b []byte) error {
 func (m *module) parseImports(b []byte) error {
 	r := &reader{b: b}
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
-		r.take(int(r.u32())) // module
-		r.take(int(r.u32())) // name
+		mod := string(r.take(int(r.u32())))
+		name := string(r.take(int(r.u32())))
+		if mod == YieldModule && name == YieldImport {
+			return fmt.Errorf("the module imports %s.%s, which the host reserves", mod, name)
+		}
 		switch kind := r.byte(); kind {
 		case 0: // function
 			r.u32()
@@ -196,7 +234,7 @@ func (m *module) parseImports(b []byte) error {
 }
 
 func (m *module) rewrite(limit int32) ([]byte, error) {
-	counter := m.globals // the index the new globals get: counter, then stop
+	counter := m.globals // the index the new globals get: counter, then fuel
 	var code []byte
 	out := []byte("\x00asm\x01\x00\x00\x00")
 	var newTypes []funcType
@@ -220,21 +258,39 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 		newTypes = append(newTypes, funcType{results: results})
 		return sleb(nil, int64(len(m.types)+len(newTypes)-1))
 	}
+	yieldType := -1
+	for i, t := range m.types {
+		if len(t.params) == 0 && len(t.results) == 0 {
+			yieldType = i
+			break
+		}
+	}
+	if yieldType < 0 {
+		newTypes = append(newTypes, funcType{})
+		yieldType = len(m.types)
+	}
+	c := checks{counter: counter, fuel: counter + 1, yield: m.importedFuncs, limit: limit}
 	for _, s := range m.sections {
 		if s.id != secCode {
 			continue
 		}
 		var err error
-		if code, err = m.rewriteCode(s.content, counter, limit, blockType); err != nil {
+		if code, err = m.rewriteCode(s.content, c, blockType); err != nil {
 			return nil, err
 		}
 	}
-	hasGlobals, hasTypes, hasExports := false, false, false
+	has := map[byte]bool{}
 	for _, s := range m.sections {
-		hasGlobals = hasGlobals || s.id == secGlobal
-		hasTypes = hasTypes || s.id == secType
+		has[s.id] = true
 	}
-	newGlobals := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41, 0x00, 0x0B} // two mut i32 = 0
+	yieldImport := binary.AppendUvarint(nil, uint64(len(YieldModule)))
+	yieldImport = append(yieldImport, YieldModule...)
+	yieldImport = binary.AppendUvarint(yieldImport, uint64(len(YieldImport)))
+	yieldImport = append(yieldImport, YieldImport...)
+	yieldImport = binary.AppendUvarint(append(yieldImport, 0x00), uint64(yieldType))
+	// Two mutable i32 globals: the stack counter at 0, the fuel full.
+	newGlobals := sleb([]byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41}, FuelPerYield)
+	newGlobals = append(newGlobals, 0x0B)
 	exports := m.appendExports(nil, counter)
 	emit := func(id byte, content []byte) {
 		out = append(out, id)
@@ -244,55 +300,81 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 	placed := func(id byte) {
 		// Insert the sections this module lacks just before the first one
 		// that must follow them.
-		if !hasTypes && len(newTypes) > 0 && rank(id) > rank(secType) {
+		if !has[secType] && len(newTypes) > 0 && rank(id) > rank(secType) {
 			emit(secType, appendTypes(binary.AppendUvarint(nil, uint64(len(newTypes))), newTypes))
-			hasTypes = true
+			has[secType] = true
 		}
-		if !hasGlobals && rank(id) > rank(secGlobal) {
+		if !has[secImport] && rank(id) > rank(secImport) {
+			emit(secImport, append([]byte{1}, yieldImport...))
+			has[secImport] = true
+		}
+		if !has[secGlobal] && rank(id) > rank(secGlobal) {
 			emit(secGlobal, append([]byte{2}, newGlobals...))
-			hasGlobals = true
+			has[secGlobal] = true
 		}
-		if !hasExports && rank(id) > rank(secExport) {
+		if !has[secExport] && rank(id) > rank(secExport) {
 			emit(secExport, append(binary.AppendUvarint(nil, uint64(m.newExports())), exports...))
-			hasExports = true
+			has[secExport] = true
 		}
+	}
+	// grown is a vector section's content with n more entries at its end.
+	grown := func(content []byte, n int, more []byte) []byte {
+		r := &reader{b: content}
+		count := r.u32()
+		out := binary.AppendUvarint(nil, uint64(count)+uint64(n))
+		out = append(out, content[r.off:]...)
+		return append(out, more...)
 	}
 	for _, s := range m.sections {
 		if s.id != secCustom {
 			placed(s.id)
 		}
+		var err error
 		switch s.id {
 		case secCustom:
 			r := &reader{b: s.content}
-			if name := string(r.take(int(r.u32()))); r.err == nil && strings.HasPrefix(name, ".debug_") {
-				continue // code offsets are about to move
+			switch name := string(r.take(int(r.u32()))); {
+			case r.err != nil:
+				emit(s.id, s.content)
+			case strings.HasPrefix(name, ".debug_"):
+				// Dropped: code offsets are about to move.
+			case name == "name":
+				// Names only help a reader of stack traces: one the
+				// rewrite cannot follow is dropped, not refused.
+				if names, err := m.rewriteNames(s.content, r.off); err == nil {
+					emit(s.id, names)
+				}
+			default:
+				emit(s.id, s.content)
 			}
-			emit(s.id, s.content)
 		case secType:
-			r := &reader{b: s.content}
-			n := r.u32()
-			content := binary.AppendUvarint(nil, uint64(n)+uint64(len(newTypes)))
-			content = append(content, s.content[r.off:]...)
-			emit(s.id, appendTypes(content, newTypes))
+			emit(s.id, grown(s.content, len(newTypes), appendTypes(nil, newTypes)))
+		case secImport:
+			emit(s.id, grown(s.content, 1, yieldImport))
 		case secGlobal:
-			r := &reader{b: s.content}
-			n := r.u32()
-			content := binary.AppendUvarint(nil, uint64(n)+2)
-			content = append(content, s.content[r.off:]...)
-			emit(s.id, append(content, newGlobals...))
+			var globals []byte
+			if globals, err = m.rewriteGlobals(s.content); err == nil {
+				emit(s.id, grown(globals, 2, newGlobals))
+			}
 		case secExport:
-			r := &reader{b: s.content}
-			n := r.u32()
-			content := binary.AppendUvarint(nil, uint64(n)+uint64(m.newExports()))
-			content = append(content, s.content[r.off:]...)
-			emit(s.id, append(content, exports...))
-			hasExports = true
+			var own []byte
+			if own, err = m.rewriteExports(s.content); err == nil {
+				emit(s.id, grown(own, m.newExports(), exports))
+			}
 		case secStart:
 			// Dropped: the start function is exported instead.
+		case secElement:
+			var elems []byte
+			if elems, err = m.rewriteElements(s.content); err == nil {
+				emit(s.id, elems)
+			}
 		case secCode:
 			emit(s.id, code)
 		default:
 			emit(s.id, s.content)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
 		}
 	}
 	placed(255) // a module with no section after the global section's place
@@ -308,7 +390,7 @@ func (m *module) newExports() int {
 }
 
 // appendExports appends the export entries the rewrite adds: the counter,
-// the stop global and, if the module has one, the start function.
+// the fuel and, if the module has one, the start function.
 func (m *module) appendExports(dst []byte, counter uint32) []byte {
 	entry := func(name string, kind byte, index uint64) {
 		dst = binary.AppendUvarint(dst, uint64(len(name)))
@@ -317,11 +399,148 @@ func (m *module) appendExports(dst []byte, counter uint32) []byte {
 		dst = binary.AppendUvarint(dst, index)
 	}
 	entry(CounterExport, 0x03, uint64(counter))
-	entry(StopExport, 0x03, uint64(counter)+1)
+	entry(FuelExport, 0x03, uint64(counter)+1)
 	if m.start >= 0 {
-		entry(StartExport, 0x00, uint64(m.start))
+		entry(StartExport, 0x00, uint64(m.funcIndex(uint32(m.start))))
 	}
 	return dst
+}
+
+// rewriteExports moves the module's function exports to their new indices.
+func (m *module) rewriteExports(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	out := binary.AppendUvarint(nil, uint64(n))
+	for ; n > 0 && r.err == nil; n-- {
+		start := r.off
+		r.take(int(r.u32()))
+		kind := r.byte()
+		out = append(out, b[start:r.off]...)
+		idx := r.u32()
+		if kind == 0x00 {
+			idx = m.funcIndex(idx)
+		}
+		out = binary.AppendUvarint(out, uint64(idx))
+	}
+	return out, r.err
+}
+
+// rewriteGlobals moves the function references in the module's global
+// initialisers.
+func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	out := binary.AppendUvarint(nil, uint64(n))
+	for ; n > 0 && r.err == nil; n-- {
+		out = append(out, r.take(2)...) // valtype, mutability
+		out = m.rewriteExpr(r, out)
+	}
+	return out, r.err
+}
+
+// rewriteElements moves the function indices and references of every
+// element segment; the flags say the segment's shape (the binary format's
+// 5.5.12).
+func (m *module) rewriteElements(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	out := binary.AppendUvarint(nil, uint64(n))
+	for ; n > 0 && r.err == nil; n-- {
+		flags := r.u32()
+		out = binary.AppendUvarint(out, uint64(flags))
+		if flags > 7 {
+			return nil, fmt.Errorf("element segment flags %d: %w", flags, ErrUnsupported)
+		}
+		if flags&0b011 == 0b010 { // active with a table index
+			out = binary.AppendUvarint(out, uint64(r.u32()))
+		}
+		if flags&0b001 == 0 { // active: an offset
+			out = m.rewriteExpr(r, out)
+		}
+		if flags&0b011 != 0 { // an element kind or a reference type
+			out = append(out, r.byte())
+		}
+		count := r.u32()
+		out = binary.AppendUvarint(out, uint64(count))
+		for ; count > 0 && r.err == nil; count-- {
+			if flags&0b100 == 0 {
+				out = binary.AppendUvarint(out, uint64(m.funcIndex(r.u32())))
+			} else {
+				out = m.rewriteExpr(r, out)
+			}
+		}
+	}
+	return out, r.err
+}
+
+// rewriteExpr copies one constant expression from r to out with its
+// function references moved.
+func (m *module) rewriteExpr(r *reader, out []byte) []byte {
+	for !r.done() {
+		start := r.off
+		op := r.byte()
+		if op == 0xD2 { // ref.func
+			out = binary.AppendUvarint(append(out, op), uint64(m.funcIndex(r.u32())))
+			continue
+		}
+		if err := r.immediates(op); err != nil {
+			r.err = err
+			break
+		}
+		out = append(out, r.b[start:r.off]...)
+		if op == 0x0B {
+			return out
+		}
+	}
+	if r.err == nil {
+		r.err = errTruncated
+	}
+	return out
+}
+
+// rewriteNames moves the function and local names of a name section (whose
+// name ends at off) to the functions' new indices. Label names are
+// dropped, since the rewrite adds blocks; the other subsections do not
+// name functions and stay.
+func (m *module) rewriteNames(b []byte, off int) ([]byte, error) {
+	out := append([]byte(nil), b[:off]...)
+	r := &reader{b: b, off: off}
+	for !r.done() {
+		id := r.byte()
+		sub := r.take(int(r.u32()))
+		if r.err != nil {
+			break
+		}
+		switch id {
+		case 1, 2: // function names, local names: maps keyed by function
+			sr := &reader{b: sub}
+			n := sr.u32()
+			content := binary.AppendUvarint(nil, uint64(n))
+			for ; n > 0 && sr.err == nil; n-- {
+				content = binary.AppendUvarint(content, uint64(m.funcIndex(sr.u32())))
+				start := sr.off
+				if id == 1 {
+					sr.take(int(sr.u32()))
+				} else {
+					for locals := sr.u32(); locals > 0 && sr.err == nil; locals-- {
+						sr.u32()
+						sr.take(int(sr.u32()))
+					}
+				}
+				content = append(content, sub[start:sr.off]...)
+			}
+			if sr.err != nil {
+				return nil, sr.err
+			}
+			sub = content
+		case 3:
+			continue
+		}
+		out = append(out, id)
+		out = binary.AppendUvarint(out, uint64(len(sub)))
+		out = append(out, sub...)
+	}
+	return out, r.err
 }
 
 func appendTypes(dst []byte, ts []funcType) []byte {
@@ -335,7 +554,14 @@ func appendTypes(dst []byte, ts []funcType) []byte {
 	return dst
 }
 
-func (m *module) rewriteCode(b []byte, counter uint32, limit int32, blockType func([]byte) []byte) ([]byte, error) {
+// checks is what every function's added checks refer to.
+type checks struct {
+	counter, fuel uint32 // global indices
+	yield         uint32 // the yield import's function index
+	limit         int32
+}
+
+func (m *module) rewriteCode(b []byte, c checks, blockType func([]byte) []byte) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
 	if int(n) != len(m.funcTypes) {
@@ -351,7 +577,7 @@ func (m *module) rewriteCode(b []byte, counter uint32, limit int32, blockType fu
 		if int(ti) >= len(m.types) {
 			return nil, fmt.Errorf("function %d: type %d out of range", m.importedFuncs+i, ti)
 		}
-		nb, err := rewriteBody(body, m.types[ti], counter, limit, blockType)
+		nb, err := m.rewriteBody(body, m.types[ti], c, blockType)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", m.importedFuncs+i, err)
 		}
@@ -361,7 +587,7 @@ func (m *module) rewriteCode(b []byte, counter uint32, limit int32, blockType fu
 	return out, nil
 }
 
-func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType func([]byte) []byte) ([]byte, error) {
+func (m *module) rewriteBody(body []byte, t funcType, c checks, blockType func([]byte) []byte) ([]byte, error) {
 	r := &reader{b: body}
 	var locals uint64
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
@@ -371,8 +597,8 @@ func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType
 	if r.err != nil {
 		return nil, fmt.Errorf("locals: %w", r.err)
 	}
-	cost := int32(min(FrameSize(uint64(len(t.params)), locals), uint64(limit)+1))
-	g := binary.AppendUvarint(nil, uint64(counter))
+	cost := int32(min(FrameSize(uint64(len(t.params)), locals), uint64(c.limit)+1))
+	g := binary.AppendUvarint(nil, uint64(c.counter))
 	// global.get c; i32.const cost; i32.add; global.set c;
 	// global.get c; i32.const limit; i32.gt_u; if unreachable end
 	var prologue []byte
@@ -380,10 +606,21 @@ func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType
 	prologue = append(sleb(append(prologue, 0x41), int64(cost)), 0x6A, 0x24)
 	prologue = append(append(prologue, g...), 0x23)
 	prologue = append(prologue, g...)
-	prologue = append(sleb(append(prologue, 0x41), int64(limit)), 0x4B, 0x04, 0x40, 0x00, 0x0B)
-	// global.get stop; if unreachable end
-	stop := append(append([]byte{0x23}, binary.AppendUvarint(nil, uint64(counter)+1)...), 0x04, 0x40, 0x00, 0x0B)
-	prologue = append(prologue, stop...)
+	prologue = append(sleb(append(prologue, 0x41), int64(c.limit)), 0x4B, 0x04, 0x40, 0x00, 0x0B)
+	// global.get f; i32.const 1; i32.sub; global.set f;
+	// global.get f; i32.const 1; i32.lt_s; if call yield; i32.const N; global.set f end
+	// Less than one, not zero: a fuel set to zero from outside, or run
+	// below it, still calls.
+	f := binary.AppendUvarint(nil, uint64(c.fuel))
+	var fuel []byte
+	fuel = append(append(fuel, 0x23), f...)
+	fuel = append(append(fuel, 0x41, 0x01, 0x6B, 0x24), f...)
+	fuel = append(append(fuel, 0x23), f...)
+	fuel = append(fuel, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10)
+	fuel = binary.AppendUvarint(fuel, uint64(c.yield))
+	fuel = sleb(append(fuel, 0x41), FuelPerYield)
+	fuel = append(append(append(fuel, 0x24), f...), 0x0B)
+	prologue = append(prologue, fuel...)
 	// global.get c; i32.const cost; i32.sub; global.set c
 	var epilogue []byte
 	epilogue = append(append(epilogue, 0x23), g...)
@@ -417,13 +654,20 @@ func rewriteBody(body []byte, t funcType, counter uint32, limit int32, blockType
 			depth--
 		case 0x0F: // return
 			out = append(out, epilogue...)
+		case 0x10, 0xD2: // call, ref.func: the function's new index
+			idx := r.u32()
+			if r.err != nil {
+				return nil, fmt.Errorf("offset %d: %w", start, r.err)
+			}
+			out = binary.AppendUvarint(append(out, op), uint64(m.funcIndex(idx)))
+			continue
 		}
 		if err := r.immediates(op); err != nil {
 			return nil, fmt.Errorf("offset %d: %w", start, err)
 		}
 		out = append(out, body[start:r.off]...)
-		if op == 0x03 { // loop: every iteration starts with the stop check
-			out = append(out, stop...)
+		if op == 0x03 { // loop: every iteration starts with the fuel check
+			out = append(out, fuel...)
 		}
 	}
 }

@@ -2,7 +2,12 @@ package stacklimit_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +18,28 @@ import (
 	"github.com/torpor-dev/torpor/internal/plugintest"
 )
 
+// newRuntime returns a runtime with the host function instrumented modules
+// import, which calls yield (if not nil) each time.
+func newRuntime(t *testing.T, yield func()) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { rt.Close(ctx) })
+	_, err := rt.NewHostModuleBuilder(stacklimit.YieldModule).
+		NewFunctionBuilder().
+		WithFunc(func() {
+			if yield != nil {
+				yield()
+			}
+		}).
+		Export(stacklimit.YieldImport).
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
 // run instruments wasm with limit, instantiates it and calls fn(arg).
 func run(t *testing.T, wasm []byte, limit uint32, fn string, args ...uint64) ([]uint64, error) {
 	t.Helper()
@@ -21,9 +48,7 @@ func run(t *testing.T, wasm []byte, limit uint32, fn string, args ...uint64) ([]
 		t.Fatalf("instrument: %v", err)
 	}
 	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	mod, err := rt.Instantiate(ctx, out)
+	mod, err := newRuntime(t, nil).Instantiate(ctx, out)
 	if err != nil {
 		t.Fatalf("instantiate the instrumented module: %v", err)
 	}
@@ -143,25 +168,34 @@ func FuzzInstrument(f *testing.F) {
 	})
 }
 
-// stoppable spins in a loop that never calls a function, and has a start
-// function that sets a global.
+// stoppable spins in a loop that never calls a function (or loops n
+// times), and has a start function that sets a global.
 const stoppable = `(module
   (global $started (export "started") (mut i32) (i32.const 0))
   (func $init (global.set $started (i32.const 42)))
   (start $init)
-  (func (export "spin") (loop $l (br $l))))`
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "laps") (param $n i32)
+    (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`
 
-// The stop global ends a call that spins in a loop without calls, from
-// another goroutine, and the start section becomes an export that has the
-// start function's effect, instead of running inside instantiation.
-func TestInstrumentStopAndStart(t *testing.T) {
+// The fuel brings a call that spins in a loop without calls back to the
+// host every FuelPerYield iterations, where a stop of the world can take
+// place and a panic stops the call; an empty fuel makes it come back at
+// once. The start section becomes an export that has the start function's
+// effect, instead of running inside instantiation.
+func TestInstrumentFuelAndStart(t *testing.T) {
 	out, err := stacklimit.Instrument(plugintest.WATSource(t, stoppable), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var yields, stop atomic.Int64
+	rt := newRuntime(t, func() {
+		yields.Add(1)
+		if stop.Load() != 0 {
+			panic("stopped")
+		}
+	})
 	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
 	mod, err := rt.Instantiate(ctx, out)
 	if err != nil {
 		t.Fatal(err)
@@ -176,22 +210,139 @@ func TestInstrumentStopAndStart(t *testing.T) {
 	if got := started.Get(); got != 42 {
 		t.Fatalf("started = %d after %s, want 42", got, stacklimit.StartExport)
 	}
-	stop, ok := mod.ExportedGlobal(stacklimit.StopExport).(api.MutableGlobal)
-	if !ok {
-		t.Fatalf("%s is not an exported mutable global", stacklimit.StopExport)
+
+	// A bounded loop yields once per FuelPerYield headers.
+	const laps = 5*stacklimit.FuelPerYield + 100
+	if _, err := mod.ExportedFunction("laps").Call(ctx, laps); err != nil {
+		t.Fatal(err)
 	}
-	time.AfterFunc(20*time.Millisecond, func() { stop.Set(1) })
+	if got := yields.Load(); got < 5 || got > 6 {
+		t.Fatalf("%d loop headers yielded %d times, want 5 or 6 (one per %d checks)", laps, got, stacklimit.FuelPerYield)
+	}
+
+	fuel, ok := mod.ExportedGlobal(stacklimit.FuelExport).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("%s is not an exported mutable global", stacklimit.FuelExport)
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := mod.ExportedFunction("spin").Call(ctx)
 		done <- err
 	}()
+	// Compiled wasm is no safe point: without the yields, this would wait
+	// for the spinning call for ever, and nothing would run meanwhile.
+	gc := make(chan struct{})
+	go func() { runtime.GC(); close(gc) }()
+	select {
+	case <-gc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a garbage collection did not finish while a guest spun")
+	}
+	stop.Store(1)
+	fuel.Set(0)
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "unreachable") {
-			t.Fatalf("spin ended with %v, want the stop check's trap", err)
+		if err == nil || !strings.Contains(err.Error(), "stopped") {
+			t.Fatalf("spin ended with %v, want the yield's panic", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("setting the stop global did not end the spinning call")
+		t.Fatal("a yield that panics did not end the spinning call")
+	}
+}
+
+// indices calls through every place a function index can sit: direct
+// calls to an import and to defined functions, a table filled by active
+// and passive element segments, a global's ref.func, exports and the start
+// function, and traps in a named function.
+const indices = `(module
+  (import "env" "add" (func $add (param i32 i32) (result i32)))
+  (type $un (func (param i32) (result i32)))
+  (table $t 8 funcref)
+  (elem (i32.const 0) $double $triple)
+  (elem $later func $quad $double)
+  (elem declare func $neg)
+  (global $g funcref (ref.func $neg))
+  (global $ran (mut i32) (i32.const 0))
+  (func $double (param i32) (result i32) (call $add (local.get 0) (local.get 0)))
+  (func $triple (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+  (func $quad (param i32) (result i32) (i32.mul (local.get 0) (i32.const 4)))
+  (func $neg (param i32) (result i32) (i32.sub (i32.const 0) (local.get 0)))
+  (func $init (global.set $ran (i32.add (global.get $ran) (i32.const 1))))
+  (start $init)
+  (func (export "table") (param i32 i32) (result i32)
+    (call_indirect $t (type $un) (local.get 1) (local.get 0)))
+  (func (export "passive") (param i32) (result i32)
+    (table.init $t $later (i32.const 4) (i32.const 0) (i32.const 2))
+    (call_indirect $t (type $un) (local.get 0) (i32.const 4)))
+  (func (export "ref") (param i32) (result i32)
+    (table.set $t (i32.const 6) (global.get $g))
+    (call_indirect $t (type $un) (local.get 0) (i32.const 6)))
+  (func (export "funcref") (param i32) (result i32)
+    (table.set $t (i32.const 7) (ref.func $quad))
+    (call_indirect $t (type $un) (local.get 0) (i32.const 7)))
+  (func (export "direct") (param i32) (result i32) (call $triple (local.get 0)))
+  (func (export "ran") (result i32) (global.get $ran))
+  (func $explode (unreachable))
+  (func (export "boom") (call $explode))
+)`
+
+// Adding the yield import moves every defined function's index; the
+// rewritten module must call, export, start and name the same functions.
+func TestInstrumentMovesFunctionIndices(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "indices.wat")
+	if err := os.WriteFile(src, []byte(indices), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := exec.Command("wat2wasm", "--debug-names", "-o", "/dev/stdout", src).Output()
+	if err != nil {
+		t.Fatalf("wat2wasm: %v", err)
+	}
+	out, err := stacklimit.Instrument(wasm, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	call := func(t *testing.T, mod api.Module, fn string, args ...uint64) ([]uint64, error) {
+		t.Helper()
+		f := mod.ExportedFunction(fn)
+		if f == nil {
+			t.Fatalf("no export %q", fn)
+		}
+		return f.Call(ctx, args...)
+	}
+	instantiate := func(t *testing.T, wasm []byte) api.Module {
+		rt := newRuntime(t, nil)
+		_, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
+			WithFunc(func(a, b uint32) uint32 { return a + b }).Export("add").Instantiate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod, err := rt.Instantiate(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mod
+	}
+	orig, inst := instantiate(t, wasm), instantiate(t, out)
+	if _, err := call(t, inst, stacklimit.StartExport); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		fn   string
+		args []uint64
+	}{
+		{"table", []uint64{0, 7}}, {"table", []uint64{1, 7}},
+		{"passive", []uint64{7}}, {"ref", []uint64{7}}, {"funcref", []uint64{7}},
+		{"direct", []uint64{7}}, {"ran", nil},
+	} {
+		want, werr := call(t, orig, tt.fn, tt.args...)
+		got, gerr := call(t, inst, tt.fn, tt.args...)
+		if werr != nil || gerr != nil || len(got) != 1 || got[0] != want[0] {
+			t.Errorf("%s%v: instrumented %v (%v), original %v (%v)", tt.fn, tt.args, got, gerr, want, werr)
+		}
+	}
+	_, err = call(t, inst, "boom")
+	if err == nil || !strings.Contains(err.Error(), "explode") {
+		t.Errorf("a trap in $explode reads %v; want its stack trace to name $explode", err)
 	}
 }
