@@ -41,6 +41,13 @@ const (
 // one goroutine running loop, which exists while the object has queued events
 // or a live instance and exits when it has neither. A hibernated object with
 // no sockets leaves the registry altogether, so idle objects cost nothing.
+//
+// A sender that finds the loop waiting, with nothing queued and a live
+// instance, may borrow the loop's ownership and handle its message itself
+// (see borrow): the same code, one event, on the sender's goroutine. That
+// spares the hand-off to the loop's goroutine, which is most of what an
+// event costs the host beyond the guest's own work; order is kept, since a
+// message is only handled in place when nothing is ahead of it.
 type object struct {
 	h   *Host
 	id  ObjectID
@@ -50,8 +57,13 @@ type object struct {
 	queue   []*envelope
 	running bool
 	retired bool          // removed from the registry: senders must look again
-	notify  chan struct{} // cap 1: "the queue is not empty"
+	notify  chan struct{} // cap 1: "the queue is not empty", or "the borrower is done"
 	slots   chan struct{} // cap Mailbox: one token per queued event
+	// waiting: the loop is blocked in its select, owning nothing, with a
+	// live instance. borrowed: a sender owns what the loop owns (see
+	// borrow). loopWants: the loop woke while it was borrowed and waits to
+	// be told it is back.
+	waiting, borrowed, loopWants bool
 
 	// Published for listings and the socket fast path; written by the loop.
 	state       atomic.Int32
@@ -75,6 +87,7 @@ type object struct {
 	// connsDirty: the table changed since it was last written to the store.
 	connsDirty bool
 	logs       logLimiter
+	idleAt     time.Time // when the instance hibernates for want of events
 }
 
 // conn is one connection in an object's table.
@@ -134,11 +147,16 @@ func newObject(h *Host, id ObjectID, key string) *object {
 	}
 }
 
-// enqueue adds env to the mailbox, waiting for room until ctx ends.
+// enqueue adds env to the mailbox, waiting for room until ctx ends. A
+// message the loop could take at once is handled in place instead (see
+// borrow).
 func (o *object) enqueue(ctx context.Context, env *envelope) error {
 	if o.h.isClosing() {
 		// Close drains what is queued; it must not be fed forever.
 		return ErrClosed
+	}
+	if env.kind == envMessage && o.borrow(env) {
+		return nil
 	}
 	// A close report takes no slot: there is at most one per connection,
 	// and refusing it for a full mailbox would leave a ghost connection in
@@ -203,17 +221,63 @@ func (o *object) tryEnqueue(env *envelope) (bool, error) {
 	return err == nil, err
 }
 
+// borrow handles env on the calling goroutine when the loop is waiting
+// with nothing queued and a live instance, taking the loop's ownership of
+// the object for that one event; it reports whether it did. The loop, if it
+// wakes meanwhile (a timer, another sender, the host closing), waits until
+// the borrower hands ownership back.
+func (o *object) borrow(env *envelope) bool {
+	o.mu.Lock()
+	// inst is the loop's, but nothing writes it while the loop waits and
+	// no one borrows: what the loop wrote before it waited is visible.
+	if !o.waiting || o.borrowed || len(o.queue) > 0 || o.retired || o.inst == nil {
+		o.mu.Unlock()
+		return false
+	}
+	o.borrowed = true
+	o.mu.Unlock()
+
+	env.unbounded = true // it took no mailbox slot
+	o.handleContained(env)
+	o.reportDroppedLogs()
+	o.idleAt = time.Now().Add(o.h.opts.Idle)
+
+	o.mu.Lock()
+	o.borrowed = false
+	// The loop must look again if it woke meanwhile, if events queued up
+	// behind this one, or if the event cost the instance.
+	tell := o.loopWants || len(o.queue) > 0 || o.inst == nil
+	o.loopWants = false
+	o.mu.Unlock()
+	if tell {
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
 // loop handles queued events one at a time, hibernates the instance after
 // Idle without events (or when the host closes) and exits when there is
 // neither an event nor an instance.
 func (o *object) loop() {
 	// Control events (inspect, evict) are not activity: an operator looking
 	// at an object must not keep it awake.
-	idleAt := time.Now().Add(o.h.opts.Idle)
+	o.idleAt = time.Now().Add(o.h.opts.Idle)
 	idle := time.NewTimer(o.h.opts.Idle)
 	defer idle.Stop()
 	for {
 		o.mu.Lock()
+		if o.borrowed {
+			// A sender handles an event: what the loop owns is its until
+			// it says so.
+			o.loopWants = true
+			o.mu.Unlock()
+			<-o.notify
+			continue
+		}
+		o.waiting = false
 		if len(o.queue) > 0 {
 			env := o.queue[0]
 			o.queue[0] = nil
@@ -228,7 +292,7 @@ func (o *object) loop() {
 			o.handleContained(env)
 			o.reportDroppedLogs()
 			if env.kind != envControl {
-				idleAt = time.Now().Add(o.h.opts.Idle)
+				o.idleAt = time.Now().Add(o.h.opts.Idle)
 			}
 			continue
 		}
@@ -257,14 +321,17 @@ func (o *object) loop() {
 			}
 			continue
 		}
-		wait := time.Until(idleAt)
+		wait := time.Until(o.idleAt)
 		if wait <= 0 {
 			if !o.hibernate(HibernateIdle) {
-				idleAt = time.Now().Add(o.h.opts.Idle) // try again later, not in a hot loop
+				o.idleAt = time.Now().Add(o.h.opts.Idle) // try again later, not in a hot loop
 			}
 			continue
 		}
 		idle.Reset(wait)
+		o.mu.Lock()
+		o.waiting = len(o.queue) == 0
+		o.mu.Unlock()
 		select {
 		case <-o.notify:
 		case <-idle.C:
