@@ -620,7 +620,16 @@ func (m *module) rewriteBody(body []byte, t funcType, c checks, blockType func([
 	fuel = binary.AppendUvarint(fuel, uint64(c.yield))
 	fuel = sleb(append(fuel, 0x41), FuelPerYield)
 	fuel = append(append(append(fuel, 0x24), f...), 0x0B)
-	prologue = append(prologue, fuel...)
+	// A function that calls nothing ends soon unless it loops, and its
+	// loops have their own checks; the check's call would only make a
+	// leaf function a caller, which compiles to slower code.
+	calls, err := callsAny(body, r.off)
+	if err != nil {
+		return nil, err
+	}
+	if calls {
+		prologue = append(prologue, fuel...)
+	}
 	// global.get c; i32.const cost; i32.sub; global.set c
 	var epilogue []byte
 	epilogue = append(append(epilogue, 0x23), g...)
@@ -670,6 +679,22 @@ func (m *module) rewriteBody(body []byte, t funcType, c checks, blockType func([
 			out = append(out, fuel...)
 		}
 	}
+}
+
+// callsAny reports whether the body's code, from off, has a call.
+func callsAny(body []byte, off int) (bool, error) {
+	r := &reader{b: body, off: off}
+	for !r.done() {
+		start := r.off
+		op := r.byte()
+		if op == 0x10 || op == 0x11 {
+			return true, nil
+		}
+		if err := r.immediates(op); err != nil {
+			return false, fmt.Errorf("offset %d: %w", start, err)
+		}
+	}
+	return false, r.err
 }
 
 // reader decodes the binary format; the first error sticks and every read

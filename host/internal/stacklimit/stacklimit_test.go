@@ -169,17 +169,22 @@ func FuzzInstrument(f *testing.F) {
 }
 
 // stoppable spins in a loop that never calls a function (or loops n
-// times), and has a start function that sets a global.
+// times, or recurses without a loop 2^d times), and has a start function
+// that sets a global.
 const stoppable = `(module
   (global $started (export "started") (mut i32) (i32.const 0))
   (func $init (global.set $started (i32.const 42)))
   (start $init)
   (func (export "spin") (loop $l (br $l)))
   (func (export "laps") (param $n i32)
-    (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`
+    (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+  (func $tree (export "tree") (param $d i32)
+    (if (local.get $d) (then
+      (call $tree (i32.sub (local.get $d) (i32.const 1)))
+      (call $tree (i32.sub (local.get $d) (i32.const 1)))))))`
 
-// The fuel brings a call that spins in a loop without calls back to the
-// host every FuelPerYield iterations, where a stop of the world can take
+// The fuel brings a call that spins in a loop without calls, or recurses,
+// back to the host every FuelPerYield checks, where a stop of the world can take
 // place and a panic stops the call; an empty fuel makes it come back at
 // once. The start section becomes an export that has the start function's
 // effect, instead of running inside instantiation.
@@ -218,6 +223,16 @@ func TestInstrumentFuelAndStart(t *testing.T) {
 	}
 	if got := yields.Load(); got < 5 || got > 6 {
 		t.Fatalf("%d loop headers yielded %d times, want 5 or 6 (one per %d checks)", laps, got, stacklimit.FuelPerYield)
+	}
+
+	// So does recursion without a loop: every function that calls checks
+	// its fuel on entry.
+	yields.Store(0)
+	if _, err := mod.ExportedFunction("tree").Call(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := yields.Load(), int64(1<<21/stacklimit.FuelPerYield); got < want-1 || got > want+1 {
+		t.Fatalf("2^21 calls yielded %d times, want about %d", got, want)
 	}
 
 	fuel, ok := mod.ExportedGlobal(stacklimit.FuelExport).(api.MutableGlobal)
