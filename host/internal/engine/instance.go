@@ -54,15 +54,26 @@ var (
 // result. On any error the instance is unusable and must be closed: its
 // memory may hold half an event.
 func (i *Instance) Call(export int, d Deadline, args ...uint64) (uint32, error) {
-	if i.fns[export] == nil {
-		return 0, fmt.Errorf("export %s is absent", exportNames[export])
-	}
 	copy(i.stack, args)
 	return i.call(context.Background(), export, d)
 }
 
+// fn returns the export's function, made at first use: each api.Function
+// carries its own call engine and a 10 KiB stack, and most objects only
+// ever call one or two of their handlers.
+func (i *Instance) fn(export int) api.Function {
+	if i.fns[export] == nil && (i.plugin.has[export] || export == exportVersion) {
+		i.fns[export] = i.mod.ExportedFunction(exportNames[export])
+	}
+	return i.fns[export]
+}
+
 func (i *Instance) call(parent context.Context, export int, d Deadline) (uint32, error) {
-	err := i.plugin.engine.guard(parent, i, d, i.fns[export])
+	fn := i.fn(export)
+	if fn == nil {
+		return 0, fmt.Errorf("export %s is absent", exportNames[export])
+	}
+	err := i.plugin.engine.guard(parent, i, d, fn)
 	if err == nil {
 		return uint32(i.stack[0]), nil
 	}

@@ -550,11 +550,6 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 	p.brokenRuns = 0
 	p.mu.Unlock()
 	inst.mem = inst.mod.Memory()
-	for i, name := range exportNames {
-		if p.has[i] || i == exportVersion {
-			inst.fns[i] = inst.mod.ExportedFunction(name)
-		}
-	}
 	return inst, nil
 }
 
