@@ -60,7 +60,7 @@ func (i *Instance) Call(export int, d Deadline, args ...uint64) (uint32, error) 
 
 // fn returns the export's function, made at first use: each api.Function
 // carries its own call engine and a 10 KiB stack, and most objects only
-// ever call one or two of their handlers.
+// ever call a few of their handlers. nil: the plugin does not export it.
 func (i *Instance) fn(export int) api.Function {
 	if i.fns[export] == nil && (i.plugin.has[export] || export == exportVersion) {
 		i.fns[export] = i.mod.ExportedFunction(exportNames[export])

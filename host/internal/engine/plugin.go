@@ -550,6 +550,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*Instance, error) {
 	p.brokenRuns = 0
 	p.mu.Unlock()
 	inst.mem = inst.mod.Memory()
+	// The handlers a wake calls are made now, off the wake's path (this
+	// runs in the pool's refill); the rest at their first call.
+	for _, export := range [...]int{ExportConnect, ExportMessage, ExportRestore} {
+		inst.fn(export)
+	}
 	return inst, nil
 }
 
