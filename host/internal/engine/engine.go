@@ -63,8 +63,10 @@ type Engine struct {
 	timeouts       atomic.Uint64 // guest calls stopped at their deadline
 	stackOverflows atomic.Uint64
 
-	runMu   sync.Mutex
-	running map[*Instance]struct{} // instances in a guest call, for Interrupt
+	runMu     sync.Mutex
+	running   map[*Instance]struct{} // instances in a guest call, for Interrupt and the watch loop
+	watching  bool                   // the watch loop ticks (under runMu)
+	watchWake chan struct{}          // cap 1: a call started while the watch loop slept
 
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
 	forced atomic.Uint64 // collections the reclaim loop forced
@@ -108,13 +110,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("instantiate %s: %w", stacklimit.YieldModule, err)
 	}
 	e := &Engine{
-		rt:      rt,
-		cfg:     cfg,
-		budget:  &budget{limit: cfg.MemoryBudget, perShare: cfg.PluginMemory},
-		slots:   newSlots(cfg.GuestCalls, cfg.PluginCalls),
-		plugins: map[*Plugin]struct{}{},
-		running: map[*Instance]struct{}{},
-		freeOS:  make(chan struct{}, 1),
+		rt:        rt,
+		cfg:       cfg,
+		budget:    &budget{limit: cfg.MemoryBudget, perShare: cfg.PluginMemory},
+		slots:     newSlots(cfg.GuestCalls, cfg.PluginCalls),
+		plugins:   map[*Plugin]struct{}{},
+		running:   map[*Instance]struct{}{},
+		watchWake: make(chan struct{}, 1),
+		freeOS:    make(chan struct{}, 1),
 	}
 	e.budget.reclaim = e.reclaimPools
 	if cfg.MemoryBudget > 0 && cfg.StackLimit > 0 && cfg.GuestCalls > 0 {
@@ -123,8 +126,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.budget.limit = max(cfg.MemoryBudget/2, cfg.MemoryBudget-int64(cfg.GuestCalls)*2*int64(cfg.StackLimit))
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.reclaimLoop()
+	go e.watchLoop()
 	return e, nil
 }
 

@@ -48,27 +48,25 @@ var (
 
 // watchdog stops one instance's calls when the call's thread has used its
 // CPU time or the call has run past its wall-clock bound. It is made once
-// per instance and re-armed for every call, and needs no goroutine of its
-// own: a timer fires at the earliest moment either bound could be reached
-// (CPU time never runs faster than wall time), reads the thread's CPU clock
-// and either stops the call or sleeps for what is left. Stopping raises
-// the stopping flag and empties the instance's fuel (see stacklimit), so
-// the guest calls yield at its next function entry or loop header, and
-// yield traps; no context reaches wazero, which would start a watcher
-// goroutine per call for one.
+// per instance and armed for every call; the engine's watch loop (one
+// goroutine for every call, ticking only while calls run) checks it every
+// watchEvery, so a call costs no timer of its own. Stopping raises the
+// stopping flag and empties the instance's fuel (see stacklimit), so the
+// guest calls yield at its next function entry or loop header, and yield
+// traps; no context reaches wazero, which would start a watcher goroutine
+// per call for one.
 //
 // Reading a thread's CPU clock is a system call (most calls are far shorter
 // than one), so the watchdog does not read it when the call starts: it
-// first fires after firstCheck, takes the clock's reading then as its base
-// and counts the time before as used in full, up to firstCheck. A call that
-// ends sooner costs no clock read at all; one that runs on is measured to
-// within the lateness of that first timer.
+// first reads it once the call has run firstCheck, takes that reading as its
+// base and counts the time before as used in full, up to firstCheck. A call
+// that ends sooner costs no clock read at all; one that runs on is measured
+// to within the watch loop's tick.
 type watchdog struct {
 	inst     *Instance
 	mu       sync.Mutex
-	timer    *time.Timer
 	clock    threadClock
-	base     time.Duration // the thread's CPU clock at the first check
+	base     time.Duration // the thread's CPU clock at the first reading
 	before   time.Duration // CPU time counted for the call before the base
 	hasBase  bool
 	started  time.Time
@@ -78,8 +76,16 @@ type watchdog struct {
 	stopping atomic.Bool // cause is set: read by yield without the lock
 }
 
-// firstCheck is when a call's watchdog first looks at its CPU time.
+// firstCheck is when a call's watchdog first reads its CPU time.
 const firstCheck = 10 * time.Millisecond
+
+// watchEvery is the watch loop's tick: how late past its limit a call can
+// be stopped. watchLinger is how many quiet ticks (no call running) it
+// waits before it sleeps until the next call.
+const (
+	watchEvery  = 5 * time.Millisecond
+	watchLinger = 40
+)
 
 // arm starts watching a call about to run on the calling goroutine's
 // locked thread.
@@ -88,22 +94,10 @@ func (w *watchdog) arm(d Deadline) {
 	defer w.mu.Unlock()
 	w.d, w.armed, w.cause, w.hasBase = d, true, nil, false
 	w.stopping.Store(false)
-	if d.CPU <= 0 && d.Wall <= 0 {
-		return
-	}
 	if d.CPU > 0 {
 		w.clock = currentThreadClock()
 	}
 	w.started = time.Now()
-	first := d.Wall
-	if d.CPU > 0 {
-		first = min(d.CPU, firstCheck)
-	}
-	if w.timer == nil {
-		w.timer = time.AfterFunc(first, w.check)
-	} else {
-		w.timer.Reset(first)
-	}
 }
 
 // disarm ends the watch and reports why the call was stopped, if it was.
@@ -111,44 +105,68 @@ func (w *watchdog) disarm() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.armed = false
-	if w.timer != nil {
-		w.timer.Stop()
-	}
 	return w.cause
 }
 
-func (w *watchdog) check() {
+// check stops the call if it has passed a bound by now.
+func (w *watchdog) check(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.armed || w.cause != nil {
 		return
 	}
-	elapsed := time.Since(w.started)
+	elapsed := now.Sub(w.started)
 	if w.d.Wall > 0 && elapsed >= w.d.Wall {
 		w.stopLocked(errWallSpent)
 		return
 	}
-	next := time.Duration(1<<63 - 1)
-	if w.d.Wall > 0 {
-		next = w.d.Wall - elapsed
+	if w.d.CPU <= 0 || elapsed < min(w.d.CPU, firstCheck) {
+		return
 	}
-	if w.d.CPU > 0 {
-		used := elapsed // without a readable clock, CPU time is bounded by wall time
-		if now, ok := w.clock.now(); ok {
-			if !w.hasBase {
-				w.base, w.before, w.hasBase = now, min(elapsed, firstCheck), true
-			}
-			used = w.before + now - w.base
+	used := elapsed // without a readable clock, CPU time is bounded by wall time
+	if t, ok := w.clock.now(); ok {
+		if !w.hasBase {
+			w.base, w.before, w.hasBase = t, min(elapsed, firstCheck), true
 		}
-		if used >= w.d.CPU {
-			w.stopLocked(errCPUSpent)
+		used = w.before + t - w.base
+	}
+	if used >= w.d.CPU {
+		w.stopLocked(errCPUSpent)
+	}
+}
+
+// watchLoop checks every running call's watchdog each watchEvery while
+// calls run, and sleeps while none has for a while; track wakes it.
+func (e *Engine) watchLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
 			return
+		case <-e.watchWake:
 		}
-		next = min(next, w.d.CPU-used)
+		tick := time.NewTicker(watchEvery)
+		for quiet := 0; quiet < watchLinger; {
+			var now time.Time
+			select {
+			case <-e.ctx.Done():
+				tick.Stop()
+				return
+			case now = <-tick.C:
+			}
+			e.runMu.Lock()
+			quiet++
+			for inst := range e.running {
+				quiet = 0
+				inst.dog.check(now)
+			}
+			if quiet >= watchLinger {
+				e.watching = false
+			}
+			e.runMu.Unlock()
+		}
+		tick.Stop()
 	}
-	// Never re-arm for less than a millisecond: a call this close to its
-	// limit is checked again soon enough, without a storm of timers.
-	w.timer.Reset(max(next, time.Millisecond))
 }
 
 // stop stops the call in progress, if any, for cause.
@@ -222,6 +240,13 @@ func (e *Engine) track(inst *Instance) bool {
 		return false
 	}
 	e.running[inst] = struct{}{}
+	if !e.watching {
+		e.watching = true
+		select {
+		case e.watchWake <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 
