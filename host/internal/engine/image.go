@@ -3,12 +3,12 @@ package engine
 import "github.com/torpor-dev/torpor/host/internal/datamerge"
 
 // memImage is a plugin's initial memory contents, taken out of its data
-// section at compile time (datamerge.Extract). On Linux it lives in one
-// memory file that every instance maps copy-on-write over the start of its
-// linear memory (image_linux.go): an instance costs no copy of its data at
-// instantiation, and only the pages it touches become its own. Where the
-// file cannot be had, each instance gets the segments copied in, as the
-// runtime would have done.
+// section at compile time (datamerge.Extract). On Linux a large one lives
+// in one memory file that every instance maps copy-on-write over the start
+// of its linear memory (image_linux.go): an instance costs no copy of its
+// data at instantiation, and only the pages it touches become its own. A
+// small one, or where the file cannot be had, is copied into each
+// instance, as the runtime would have done.
 type memImage struct {
 	img  datamerge.Image
 	file imageFile // the mapped file; its zero value: none, copy instead

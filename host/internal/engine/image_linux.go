@@ -15,11 +15,17 @@ type imageFile struct {
 	size uintptr
 }
 
+// A small image is copied instead (see copyInto): the copy, made while the
+// pool refills, costs a few microseconds and leaves its pages resident and
+// writable, where a mapping costs the instance's first call two page faults
+// (a read, then a copy on write) per page it touches, on a wake's path.
+const imageCopyMax = 64 << 10
+
 func newImageFile(img datamerge.Image) imageFile {
 	none := imageFile{fd: -1}
 	page := uint64(os.Getpagesize())
 	size := (img.Size + page - 1) / page * page
-	if size == 0 || size > 1<<32 {
+	if size <= imageCopyMax || size > 1<<32 {
 		return none
 	}
 	fd, err := unix.MemfdCreate("torpor-memory-image", unix.MFD_CLOEXEC)
