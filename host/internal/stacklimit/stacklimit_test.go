@@ -361,3 +361,13 @@ func TestInstrumentMovesFunctionIndices(t *testing.T) {
 		t.Errorf("a trap in $explode reads %v; want its stack trace to name $explode", err)
 	}
 }
+
+// A module may not import the yield function itself: calling it would let
+// a guest stop or pace itself through the host's own mechanism.
+func TestInstrumentRefusesTheYieldImport(t *testing.T) {
+	wasm := plugintest.WATSource(t, `(module (import "__torpor" "yield" (func)))`)
+	_, err := stacklimit.Instrument(wasm, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "reserves") {
+		t.Fatalf("instrumenting a module that imports %s.%s: %v, want a refusal", stacklimit.YieldModule, stacklimit.YieldImport, err)
+	}
+}
