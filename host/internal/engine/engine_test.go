@@ -18,6 +18,24 @@ const echo = `(module
   (func (export "torpor_abi_version") (result i32) (i32.const 0x00010001))
   (func (export "torpor_on_message") (param i64 i32 i32) (result i32) (i32.const 0)))`
 
+// compile starts an engine with memory bytes of budget and compiles the WAT
+// module src on it; both are released when the test ends.
+func compile(t *testing.T, memory int64, src string, cfg PluginConfig) (*Engine, *Plugin) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := New(ctx, Config{MemoryBudget: memory, StackLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	p, err := e.Compile(ctx, plugintest.WATSource(t, src), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Retire(ctx) })
+	return e, p
+}
+
 // A module closed by wazero (as a runtime closing, or a stopped guest
 // unwinding, does) while a host function still holds a slice of its memory
 // must not fault the process: the pages stay mapped until the instance's
@@ -25,16 +43,7 @@ const echo = `(module
 // kill the test binary with SIGSEGV, not fail it.
 func TestClosedInstanceMemoryStaysMapped(t *testing.T) {
 	ctx := context.Background()
-	e, err := New(ctx, Config{MemoryBudget: 64 << 20, StackLimit: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	p, err := e.Compile(ctx, plugintest.WATSource(t, echo), PluginConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Retire(ctx)
+	e, p := compile(t, 64<<20, echo, PluginConfig{})
 	for range 20 {
 		inst, err := p.Acquire(ctx)
 		if err != nil {
@@ -74,16 +83,7 @@ func TestClosedInstanceMemoryStaysMapped(t *testing.T) {
 // once the burst is over.
 func TestPoolFollowsDemand(t *testing.T) {
 	ctx := context.Background()
-	e, err := New(ctx, Config{MemoryBudget: 256 << 20, StackLimit: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	p, err := e.Compile(ctx, plugintest.WATSource(t, echo), PluginConfig{Pool: 1, PoolMax: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Retire(ctx)
+	_, p := compile(t, 256<<20, echo, PluginConfig{Pool: 1, PoolMax: 8})
 	var held []*Instance
 	for range 20 { // a burst: faster than one refill
 		inst, err := p.Acquire(ctx)
@@ -126,18 +126,8 @@ const spinner = `(module
 // enough that collections finish while it spins, and the watchdog still
 // ends it.
 func TestCollectionsRunWhileAGuestSpins(t *testing.T) {
-	ctx := context.Background()
-	e, err := New(ctx, Config{MemoryBudget: 64 << 20, StackLimit: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	p, err := e.Compile(ctx, plugintest.WATSource(t, spinner), PluginConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Retire(ctx)
-	inst, err := p.Acquire(ctx)
+	_, p := compile(t, 64<<20, spinner, PluginConfig{})
+	inst, err := p.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
