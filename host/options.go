@@ -61,16 +61,15 @@ type Options struct {
 	LiveMemory  int64
 	LiveObjects int
 	// GuestCalls bounds the guest calls (handlers, instantiations) running
-	// at once, host-wide, and PluginCalls those of one plugin. A running
-	// guest holds a Go scheduler slot (P) until it returns, so the host
-	// keeps some Ps out of reach of guests and one plugin's busy objects out
-	// of reach of the rest: given more Ps than cores (`torpor serve` sets
-	// GOMAXPROCS so), the kernel shares the cores fairly between a busy
-	// plugin and its neighbours. Two Ps stay out of guests' reach, not one:
-	// a garbage collection waits, holding one P, for every other P to reach
-	// a safe point, which a running guest never does, so the watchdog that
-	// stops a spinning guest needs a P besides. Defaults: GOMAXPROCS-2 (at
-	// least 1; so run with GOMAXPROCS of 3 or more) and the number of cores.
+	// at once, host-wide, and PluginCalls those of one plugin, so that one
+	// plugin's busy objects leave room for the rest; each running call also
+	// holds twice the stack limit out of the memory budget. More calls than
+	// Go scheduler slots (Ps) may run: compiled guest code has no safe point
+	// of its own, but every guest comes back to Go code every few tens of
+	// microseconds of work (its fuel, see stacklimit), where the scheduler
+	// preempts one that has run 10 ms like any goroutine, and a collection
+	// can stop it. Defaults: four per core (at least 8) and the number of
+	// cores.
 	GuestCalls  int
 	PluginCalls int
 	// CompileCommand, when set, is the command line of a child process
@@ -190,7 +189,7 @@ func DefaultOptions() Options {
 		AlarmRetryBase: time.Second,
 		MemoryBudget:   machineMemory() / 2,
 		LiveMemory:     machineMemory() / 4,
-		GuestCalls:     max(1, runtime.GOMAXPROCS(0)-2),
+		GuestCalls:     max(8, 4*runtime.NumCPU()),
 		PluginCalls:    runtime.NumCPU(),
 		CompileTimeout: 10 * time.Second,
 		CompileMemory:  512 << 20,

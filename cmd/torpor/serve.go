@@ -83,7 +83,9 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	runtime.GOMAXPROCS(s.goMaxProcs())
+	if n := s.goMaxProcs(); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	opts := s.hostOptions()
 	opts.Logger = log
 	if opts.Name == "" {

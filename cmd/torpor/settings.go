@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,9 +105,9 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&s.Host.LiveMemory, "live-memory", o.LiveMemory, "bytes live instances may hold together (linear memory plus a fixed overhead each); before a wake would pass it, the least recently active objects are hibernated (default: a quarter of the machine's memory; negative: no bound)")
 	fs.IntVar(&s.Host.LiveObjects, "live-objects", 0, "live objects at once; before a wake would pass it, the least recently active are hibernated (0: no bound)")
 	fs.Int64Var(&s.Host.PluginMemory, "plugin-memory", 0, "bytes of the memory budget one plugin may hold (default: half the budget)")
-	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: Go threads minus two)")
+	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: 4 per core, at least 8)")
 	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: the number of cores)")
-	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: $GOMAXPROCS, else 4 per core and at least 8, so that busy guests never hold every thread)")
+	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: the Go runtime's: $GOMAXPROCS, else the cores this process may use)")
 	fs.DurationVar(&s.Host.CompileTimeout, "compile-timeout", o.CompileTimeout, "time budget for compiling an uploaded module, in a child process")
 	fs.Int64Var(&s.Host.CompileMemory, "compile-memory", o.CompileMemory, "memory budget (resident bytes) for compiling an uploaded module")
 	fs.IntVar(&s.Host.Limits.StackSize, "stack-size", d.StackSize, "native stack one handler call may use, in bytes (estimated per call from the function's parameters and locals); deeper calls trap")
@@ -220,16 +219,9 @@ func (s *serveSettings) hostOptions() host.Options {
 	return o
 }
 
-// goMaxProcs is the GOMAXPROCS serve runs with: a compiled guest holds its
-// Go thread until it returns, so the host wants more threads than cores (the
-// kernel then shares the cores between busy guests and everything else),
-// unless the operator chose.
-func (s *serveSettings) goMaxProcs() int {
-	if s.GoMaxProcs > 0 {
-		return s.GoMaxProcs
-	}
-	if v, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && v > 0 {
-		return v
-	}
-	return max(8, 4*runtime.NumCPU())
-}
+// goMaxProcs is the GOMAXPROCS the operator chose; 0 leaves the runtime's
+// own. More threads than cores used to keep spinning guests from holding
+// every one; guests now come back to Go code often enough to be preempted
+// (see host.Options.GuestCalls), and extra threads only cost the scheduler
+// wake-ups: about a sixth of the host's CPU per frame in the chatty shape.
+func (s *serveSettings) goMaxProcs() int { return s.GoMaxProcs }

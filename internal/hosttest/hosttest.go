@@ -12,7 +12,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -33,12 +32,6 @@ func CacheDir() string {
 // NoSync is always set.
 func New(tb testing.TB, opts host.Options) *host.Host {
 	tb.Helper()
-	// A host needs a P for the watchdog besides the one a collection holds
-	// while it waits for a spinning guest (see host.Options.GuestCalls);
-	// `go test` on two cores gives two. Test hosts get what serve sets.
-	if runtime.GOMAXPROCS(0) < 4 {
-		runtime.GOMAXPROCS(4)
-	}
 	if opts.DataDir == "" {
 		opts.DataDir = tb.TempDir()
 	}

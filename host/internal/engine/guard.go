@@ -265,14 +265,12 @@ func (e *Engine) stopRunning(cause error) {
 	}
 }
 
-// slots bound how many guest calls run at once. A guest call holds its
-// goroutine's P for as long as it runs, since compiled wasm is never
-// preempted by the Go scheduler: with every P busy in guests, nothing else
-// in the process runs. So the engine lets at most Total calls run at once,
-// and at most PerPlugin of one plugin's, so that one plugin's busy objects
-// cannot take every slot from the others; given more Ps than cores
-// (GOMAXPROCS), the kernel then shares the cores fairly between the threads
-// of a busy plugin and its neighbours.
+// slots bound how many guest calls run at once: at most Total, and at most
+// PerPlugin of one plugin's, so that one plugin's busy objects cannot take
+// every slot from the others. A running call is preempted like a goroutine
+// only where it yields (every FuelPerYield checks; see stacklimit), and
+// holds its native stack out of the memory budget, so the bound is also one
+// on both.
 type slots struct {
 	total     chan struct{} // nil: unbounded
 	perPlugin int           // 0: unbounded
