@@ -225,10 +225,11 @@ func (e *Engine) run(inst *Instance, d Deadline, fn api.Function) error {
 		return fmt.Errorf("%w (%v of CPU time)", ErrTimeout, d.CPU)
 	case errors.Is(cause, errWallSpent):
 		return fmt.Errorf("%w (%v of wall-clock time)", ErrTimeout, d.Wall)
-	case errors.Is(cause, ErrClosed):
-		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	return fmt.Errorf("%w: %w", cause, err)
+	// Closed or canceled: err is only the yield's own trap, whose message
+	// (a wasm stack trace ending in the host's yield) would tell a reader
+	// nothing but the host's internals.
+	return cause
 }
 
 // track records inst as running a call, so that Interrupt can stop it; it
