@@ -104,6 +104,12 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if s.Examples {
 		if err := deployExamples(ctx, h, s.DataDir, log); err != nil {
 			closeHost(context.Background())
+			if ctx.Err() != nil {
+				// SIGINT or SIGTERM while the examples were built or
+				// deployed: a stop the operator asked for, not a failure.
+				log.Info("stopped during start-up, before serving")
+				return nil
+			}
 			return err
 		}
 	}
