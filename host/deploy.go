@@ -38,6 +38,19 @@ func (h *Host) pluginConfig() engine.PluginConfig {
 // A module that is not a valid plugin is refused with an error wrapping
 // ErrInvalidPlugin whose message names the cause.
 func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVersion, error) {
+	return h.deploy(ctx, name, wasm, true)
+}
+
+// DeployTrusted is Deploy for a module the operator's own toolchain just
+// built (torpor serve's example plugins): it is compiled in this process,
+// outside Options.CompileCommand's budget, which is for uploads. A slow or
+// busy machine then starts however long the compiler takes, instead of
+// refusing its own examples.
+func (h *Host) DeployTrusted(ctx context.Context, name string, wasm []byte) (PluginVersion, error) {
+	return h.deploy(ctx, name, wasm, false)
+}
+
+func (h *Host) deploy(ctx context.Context, name string, wasm []byte, sandbox bool) (PluginVersion, error) {
 	if err := ValidatePluginName(name); err != nil {
 		return PluginVersion{}, err
 	}
@@ -52,7 +65,7 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 	// Compiling is the slow part and runs on untrusted bytes: it happens
 	// outside the deploy lock, so a module that takes its whole budget holds
 	// up no other deploy, and at most one per core runs at once.
-	p, err := h.compile(ctx, wasm)
+	p, err := h.compile(ctx, wasm, sandbox)
 	if err != nil {
 		return PluginVersion{}, fmt.Errorf("deploy %s: %w", name, err)
 	}
@@ -84,7 +97,7 @@ func (h *Host) Deploy(ctx context.Context, name string, wasm []byte) (PluginVers
 
 // compile validates and compiles wasm: first in the compile sandbox when
 // the host has one, then in-process.
-func (h *Host) compile(ctx context.Context, wasm []byte) (*engine.Plugin, error) {
+func (h *Host) compile(ctx context.Context, wasm []byte, sandbox bool) (*engine.Plugin, error) {
 	select {
 	case h.compiling <- struct{}{}:
 	case <-ctx.Done():
@@ -93,7 +106,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte) (*engine.Plugin, error)
 		return nil, ErrClosed
 	}
 	defer func() { <-h.compiling }()
-	if len(h.opts.CompileCommand) > 0 && len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" {
+	if sandbox && len(h.opts.CompileCommand) > 0 && len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" {
 		if err := h.compileInChild(ctx, wasm); err != nil {
 			if errors.Is(err, ErrCompileBudget) {
 				h.counters.compileRefused.Add(1)

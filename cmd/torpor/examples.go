@@ -71,7 +71,7 @@ func deployExamples(ctx context.Context, h *host.Host, dataDir string, log *slog
 		if err != nil {
 			return err
 		}
-		if _, err := h.Deploy(ctx, ex.name, wasm); err != nil {
+		if _, err := h.DeployTrusted(ctx, ex.name, wasm); err != nil {
 			return fmt.Errorf("deploy example plugin %s: %w", ex.name, err)
 		}
 		deployed = append(deployed, ex.name)
