@@ -190,7 +190,8 @@ func (e *Engine) reclaimPools() bool {
 	e.mu.Unlock()
 	freed := false
 	for _, p := range ps {
-		if p.drainPool() {
+		// Each pool refills once the budget has room again.
+		if p.trimPool(0) {
 			freed = true
 		}
 	}

@@ -487,10 +487,6 @@ func (p *Plugin) freeCode(ctx context.Context) {
 	p.image.close()
 }
 
-// drainPool closes the instances waiting in the pool, and reports whether
-// there were any. The pool refills once the budget has room again.
-func (p *Plugin) drainPool() bool { return p.trimPool(0) }
-
 // trimPool closes the instances waiting in the pool beyond keep, and
 // reports whether it closed any. Never a blocking receive: an Acquire may
 // take the last ready instance between a length check and the receive.
