@@ -353,19 +353,19 @@ func (m *module) rewrite(limit int32) ([]byte, error) {
 			emit(s.id, grown(s.content, 1, yieldImport))
 		case secGlobal:
 			var globals []byte
-			if globals, err = m.rewriteGlobals(s.content); err == nil {
-				emit(s.id, grown(globals, 2, newGlobals))
+			if globals, err = rewriteVector(s.content, 2, newGlobals, m.globalEntry); err == nil {
+				emit(s.id, globals)
 			}
 		case secExport:
 			var own []byte
-			if own, err = m.rewriteExports(s.content); err == nil {
-				emit(s.id, grown(own, m.newExports(), exports))
+			if own, err = rewriteVector(s.content, m.newExports(), exports, m.exportEntry); err == nil {
+				emit(s.id, own)
 			}
 		case secStart:
 			// Dropped: the start function is exported instead.
 		case secElement:
 			var elems []byte
-			if elems, err = m.rewriteElements(s.content); err == nil {
+			if elems, err = rewriteVector(s.content, 0, nil, m.elementEntry); err == nil {
 				emit(s.id, elems)
 			}
 		case secCode:
@@ -406,71 +406,68 @@ func (m *module) appendExports(dst []byte, counter uint32) []byte {
 	return dst
 }
 
-// rewriteExports moves the module's function exports to their new indices.
-func (m *module) rewriteExports(b []byte) ([]byte, error) {
+// rewriteVector rewrites a vector (a count, then that many entries) one
+// entry at a time, and appends add more entries, encoded in tail, at its
+// end. An entry reports a failure through r's error.
+func rewriteVector(b []byte, add int, tail []byte, entry func(r *reader, out []byte) []byte) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
-	out := binary.AppendUvarint(nil, uint64(n))
+	out := binary.AppendUvarint(nil, uint64(n)+uint64(add))
 	for ; n > 0 && r.err == nil; n-- {
-		start := r.off
-		r.take(int(r.u32()))
-		kind := r.byte()
-		out = append(out, b[start:r.off]...)
-		idx := r.u32()
-		if kind == 0x00 {
-			idx = m.funcIndex(idx)
-		}
-		out = binary.AppendUvarint(out, uint64(idx))
+		out = entry(r, out)
 	}
-	return out, r.err
+	return append(out, tail...), r.err
 }
 
-// rewriteGlobals moves the function references in the module's global
-// initialisers.
-func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
-	r := &reader{b: b}
-	n := r.u32()
-	out := binary.AppendUvarint(nil, uint64(n))
-	for ; n > 0 && r.err == nil; n-- {
-		out = append(out, r.take(2)...) // valtype, mutability
+// exportEntry moves a function export to its new index.
+func (m *module) exportEntry(r *reader, out []byte) []byte {
+	start := r.off
+	r.take(int(r.u32()))
+	kind := r.byte()
+	out = append(out, r.b[start:r.off]...)
+	idx := r.u32()
+	if kind == 0x00 {
+		idx = m.funcIndex(idx)
+	}
+	return binary.AppendUvarint(out, uint64(idx))
+}
+
+// globalEntry moves the function references in a global's initialiser.
+func (m *module) globalEntry(r *reader, out []byte) []byte {
+	out = append(out, r.take(2)...) // valtype, mutability
+	return m.rewriteExpr(r, out)
+}
+
+// elementEntry moves the function indices and references of an element
+// segment; its flags say its shape (the binary format's 5.5.12).
+func (m *module) elementEntry(r *reader, out []byte) []byte {
+	flags := r.u32()
+	out = binary.AppendUvarint(out, uint64(flags))
+	if flags > 7 {
+		if r.err == nil {
+			r.err = fmt.Errorf("element segment flags %d: %w", flags, ErrUnsupported)
+		}
+		return out
+	}
+	if flags&0b011 == 0b010 { // active with a table index
+		out = binary.AppendUvarint(out, uint64(r.u32()))
+	}
+	if flags&0b001 == 0 { // active: an offset
 		out = m.rewriteExpr(r, out)
 	}
-	return out, r.err
-}
-
-// rewriteElements moves the function indices and references of every
-// element segment; the flags say the segment's shape (the binary format's
-// 5.5.12).
-func (m *module) rewriteElements(b []byte) ([]byte, error) {
-	r := &reader{b: b}
-	n := r.u32()
-	out := binary.AppendUvarint(nil, uint64(n))
-	for ; n > 0 && r.err == nil; n-- {
-		flags := r.u32()
-		out = binary.AppendUvarint(out, uint64(flags))
-		if flags > 7 {
-			return nil, fmt.Errorf("element segment flags %d: %w", flags, ErrUnsupported)
-		}
-		if flags&0b011 == 0b010 { // active with a table index
-			out = binary.AppendUvarint(out, uint64(r.u32()))
-		}
-		if flags&0b001 == 0 { // active: an offset
+	if flags&0b011 != 0 { // an element kind or a reference type
+		out = append(out, r.byte())
+	}
+	count := r.u32()
+	out = binary.AppendUvarint(out, uint64(count))
+	for ; count > 0 && r.err == nil; count-- {
+		if flags&0b100 == 0 {
+			out = binary.AppendUvarint(out, uint64(m.funcIndex(r.u32())))
+		} else {
 			out = m.rewriteExpr(r, out)
 		}
-		if flags&0b011 != 0 { // an element kind or a reference type
-			out = append(out, r.byte())
-		}
-		count := r.u32()
-		out = binary.AppendUvarint(out, uint64(count))
-		for ; count > 0 && r.err == nil; count-- {
-			if flags&0b100 == 0 {
-				out = binary.AppendUvarint(out, uint64(m.funcIndex(r.u32())))
-			} else {
-				out = m.rewriteExpr(r, out)
-			}
-		}
 	}
-	return out, r.err
+	return out
 }
 
 // rewriteExpr copies one constant expression from r to out with its
@@ -513,11 +510,9 @@ func (m *module) rewriteNames(b []byte, off int) ([]byte, error) {
 		}
 		switch id {
 		case 1, 2: // function names, local names: maps keyed by function
-			sr := &reader{b: sub}
-			n := sr.u32()
-			content := binary.AppendUvarint(nil, uint64(n))
-			for ; n > 0 && sr.err == nil; n-- {
-				content = binary.AppendUvarint(content, uint64(m.funcIndex(sr.u32())))
+			var err error
+			sub, err = rewriteVector(sub, 0, nil, func(sr *reader, out []byte) []byte {
+				out = binary.AppendUvarint(out, uint64(m.funcIndex(sr.u32())))
 				start := sr.off
 				if id == 1 {
 					sr.take(int(sr.u32()))
@@ -527,12 +522,11 @@ func (m *module) rewriteNames(b []byte, off int) ([]byte, error) {
 						sr.take(int(sr.u32()))
 					}
 				}
-				content = append(content, sub[start:sr.off]...)
+				return append(out, sr.b[start:sr.off]...)
+			})
+			if err != nil {
+				return nil, err
 			}
-			if sr.err != nil {
-				return nil, sr.err
-			}
-			sub = content
 		case 3:
 			continue
 		}
