@@ -218,10 +218,3 @@ func (s *serveSettings) hostOptions() host.Options {
 	}
 	return o
 }
-
-// goMaxProcs is the GOMAXPROCS the operator chose; 0 leaves the runtime's
-// own. More threads than cores used to keep spinning guests from holding
-// every one; guests now come back to Go code often enough to be preempted
-// (see host.Options.GuestCalls), and extra threads only cost the scheduler
-// wake-ups: about a sixth of the host's CPU per frame in the chatty shape.
-func (s *serveSettings) goMaxProcs() int { return s.GoMaxProcs }
