@@ -102,6 +102,7 @@ type module struct {
 	hasDataCount       bool
 	importsMemory      bool
 	memories           uint32 // defined memories
+	memory             []byte // content of the (last) memory section; nil without one
 }
 
 func scan(wasm []byte) (*module, error) {
@@ -128,6 +129,7 @@ func scan(wasm []byte) (*module, error) {
 			}
 			m.importsMemory = m.importsMemory || imports
 		case secMemory:
+			m.memory = content
 			cr := &reader{b: content}
 			m.memories += cr.u32()
 			if cr.err != nil {

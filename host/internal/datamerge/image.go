@@ -46,7 +46,7 @@ func Extract(wasm []byte) ([]byte, Image, error) {
 	if m.data == nil || m.hasDataCount || m.importsMemory || m.memories != 1 {
 		return wasm, Image{}, nil
 	}
-	initial, err := initialMemory(wasm)
+	initial, err := initialMemory(m.memory)
 	if err != nil {
 		return nil, Image{}, err
 	}
@@ -67,33 +67,24 @@ func Extract(wasm []byte) ([]byte, Image, error) {
 	return append(out, wasm[m.dataEnd:]...), img, nil
 }
 
-// initialMemory is the initial size, in bytes, of the module's one defined
-// memory.
-func initialMemory(wasm []byte) (uint64, error) {
-	r := &reader{b: wasm, off: 8}
-	for !r.done() {
-		id := r.byte()
-		content := r.take(r.u32())
-		if r.err != nil {
-			return 0, r.err
-		}
-		if id != secMemory {
-			continue
-		}
-		cr := &reader{b: content}
-		if n := cr.u32(); n != 1 {
-			return 0, fmt.Errorf("memory section with %d memories", n)
-		}
-		switch flag := cr.byte(); flag {
-		case 0, 1, 2, 3: // without or with a maximum, shared or not
-			pages := cr.u32()
-			if cr.err != nil {
-				return 0, cr.err
-			}
-			return uint64(pages) << 16, nil
-		default:
-			return 0, fmt.Errorf("memory limits flags 0x%02x", flag)
-		}
+// initialMemory is the initial size, in bytes, of the one memory a memory
+// section (scan's module.memory) defines.
+func initialMemory(section []byte) (uint64, error) {
+	if section == nil {
+		return 0, errors.New("no memory section")
 	}
-	return 0, errors.New("no memory section")
+	cr := &reader{b: section}
+	if n := cr.u32(); n != 1 {
+		return 0, fmt.Errorf("memory section with %d memories", n)
+	}
+	switch flag := cr.byte(); flag {
+	case 0, 1, 2, 3: // without or with a maximum, shared or not
+		pages := cr.u32()
+		if cr.err != nil {
+			return 0, cr.err
+		}
+		return uint64(pages) << 16, nil
+	default:
+		return 0, fmt.Errorf("memory limits flags 0x%02x", flag)
+	}
 }
