@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/torpor-dev/torpor/abi"
 )
@@ -17,7 +18,7 @@ func (c Conn) ID() uint64 { return uint64(c) }
 // Send queues a text frame to the connection. Like every frame an event
 // sends, it leaves the host only after the event's storage writes commit.
 func (c Conn) Send(text string) error {
-	return c.send(abi.Text, []byte(text))
+	return c.send(abi.Text, readOnlyBytes(text))
 }
 
 // SendBytes queues a binary frame to the connection.
@@ -75,6 +76,14 @@ func (c Conn) SetTags(tags ...string) error {
 	return nil
 }
 
+// readOnlyBytes views s as bytes without copying it. Only for handing a string
+// to a host call: the host copies what it reads and never writes to it, so
+// the string's immutability holds and the frame costs the guest no
+// allocation.
+func readOnlyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
 // Message is a frame a client sent.
 type Message struct {
 	Kind abi.FrameKind
@@ -120,7 +129,7 @@ func OnlyTag(tag string) BroadcastOption {
 // Broadcast queues a text frame to every connection of the object, narrowed
 // by the options.
 func Broadcast(text string, opts ...BroadcastOption) error {
-	return broadcast(abi.Text, []byte(text), opts)
+	return broadcast(abi.Text, readOnlyBytes(text), opts)
 }
 
 // BroadcastBytes queues a binary frame to every connection of the object,
