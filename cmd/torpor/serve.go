@@ -25,6 +25,7 @@ import (
 	"github.com/torpor-dev/torpor/host/admin"
 	"github.com/torpor-dev/torpor/host/gateway"
 	"github.com/torpor-dev/torpor/host/metrics"
+	"github.com/torpor-dev/torpor/internal/gclimit"
 	"github.com/torpor-dev/torpor/web"
 )
 
@@ -92,6 +93,16 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	}
 	opts := s.hostOptions()
 	opts.Logger = log
+	if live := opts.LiveMemory; live >= 0 {
+		if live == 0 {
+			live = host.DefaultOptions().LiveMemory
+		}
+		// The live budget bounds the instances; without this the sockets'
+		// heap could carry as much garbage again as it holds live, far past
+		// what the budget promises for the whole process.
+		gc := gclimit.Start(gclimit.Options{Outside: live})
+		defer gc.Stop()
+	}
 	if opts.Name == "" {
 		opts.Name, _ = os.Hostname()
 	}
