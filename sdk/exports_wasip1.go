@@ -3,8 +3,6 @@
 package sdk
 
 import (
-	"runtime"
-
 	"github.com/torpor-dev/torpor/abi"
 )
 
@@ -78,10 +76,3 @@ func exportRestore(n uint32) uint32 {
 	}
 	return restoreEvent(data)
 }
-
-// settle runs a garbage collection at the end of initialisation. Register is
-// called from the plugin's init, inside _initialize, which the host runs
-// while the instance waits in its pool; without this the guest's first
-// collection would fall on the first event after a wake, adding milliseconds
-// to the wake the host is trying to make fast.
-func settle() { runtime.GC() }

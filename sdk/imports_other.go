@@ -28,5 +28,3 @@ func hostAlarmCancel() error                   { return ErrNoHost }
 func hostAutoResponseSet(string, string) error { return ErrNoHost }
 func hostLog(abi.LogLevel, string) error       { return ErrNoHost }
 func hostObjectID([]byte) (int, error)         { return 0, ErrNoHost }
-
-func settle() {}

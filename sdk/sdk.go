@@ -138,7 +138,6 @@ func Register[S any](p Plugin[S]) {
 		panic("sdk: Register called twice")
 	}
 	registered = newInstance(p)
-	settle()
 }
 
 func newInstance[S any](p Plugin[S]) *instance[S] {
