@@ -128,6 +128,19 @@ func (h *Host) goFunc(f func()) bool {
 	return true
 }
 
+// hold counts the calling goroutine among those Close waits for, as goFunc
+// does for the goroutines it starts; false once the host is closing. The
+// caller calls h.wg.Done when it is finished.
+func (h *Host) hold() bool {
+	h.runMu.Lock()
+	defer h.runMu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
 // Close stops accepting events, lets every object finish the events it has
 // queued, hibernates every live object (so its state is in the store for the
 // next start), and closes the runtime and the store. Sockets are not closed:

@@ -46,6 +46,10 @@ func (o *object) handleContained(env *envelope) {
 		}
 	}()
 	o.handle(env)
+	if o.evictAfter {
+		o.evictAfter = false
+		o.h.live.kickEvictor()
+	}
 }
 
 // handle runs one envelope on the loop goroutine.

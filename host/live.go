@@ -108,8 +108,11 @@ func (l *liveSet) pressed() bool {
 // the reservation are one step, so concurrent wakes cannot all squeeze
 // into the last slot. It returns at once when the wake fits; otherwise it
 // waits, counted as demand the evictor makes room for, at most roomWait,
-// then goes ahead regardless. Past the high watermark it starts the
-// evictor either way, so later wakes find room ready. resize settles the
+// then goes ahead regardless. Past the high watermark it has the evictor
+// start either way, so later wakes find room ready: once o's current event
+// is done when the wake fits (the evictor's snapshots and commits would
+// otherwise compete with the wake they make no room for), at once when it
+// waits. resize settles the
 // reservation to the instance's real size; remove undoes it if the wake
 // fails.
 func (l *liveSet) admit(o *object, need int64) {
@@ -134,7 +137,11 @@ func (l *liveSet) admit(o *object, need int64) {
 				l.overruns.Add(1)
 			}
 			if l.pressed() {
-				l.kickEvictor()
+				if until.IsZero() {
+					o.evictAfter = true
+				} else {
+					l.kickEvictor()
+				}
 			}
 			return
 		}
