@@ -125,7 +125,7 @@ func TestCloseDuringWakeKeepsAcknowledgedState(t *testing.T) {
 	for _, p := range counters {
 		t.Run(p.name, func(t *testing.T) {
 			build := p.build(t)
-			for round := range 12 {
+			for round := range 6 {
 				dir := t.TempDir()
 				h := newHost(t, host.Options{DataDir: dir})
 				deploy(t, h, "counter", func(testing.TB) []byte { return build })
