@@ -180,13 +180,21 @@ func (o *object) ensureLive() (err error) {
 		o.closeAll(closeInternalError, "plugin removed")
 		return fmt.Errorf("%s: %w", o.key, ErrUnknownPlugin)
 	}
-	rec, err := o.h.store.Object(o.key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		rec = store.ObjectRecord{}
-	case err != nil:
-		return fmt.Errorf("wake %s: %w", o.key, err)
+	var rec store.ObjectRecord
+	if o.loaded && o.keptValid {
+		// Only this process writes the record, and only its snapshot is
+		// read back for a loaded object: the one the last hibernation wrote.
+		rec.Snapshot = o.kept
+	} else {
+		rec, err = o.h.store.Object(o.key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			rec = store.ObjectRecord{}
+		case err != nil:
+			return fmt.Errorf("wake %s: %w", o.key, err)
+		}
 	}
+	o.kept, o.keptValid = nil, false
 	if !o.loaded {
 		o.loaded = true
 		if o.conns == nil {
@@ -436,6 +444,9 @@ func (o *object) hibernateWhy(reason HibernateReason, why string) bool {
 		return false
 	}
 	o.connsDirty = false
+	if len(snapshot) <= keepSnapshot {
+		o.kept, o.keptValid = snapshot, true
+	}
 	o.dropInstance()
 	o.h.counters.hibernations[reason].Add(1)
 	o.h.log.Debug("object hibernated", "object", o.key, "reason", why, "snapshot_bytes", len(snapshot), "conns", len(rec.Conns))

@@ -68,28 +68,41 @@ type object struct {
 	// Published for listings and the socket fast path; written by the loop.
 	state       atomic.Int32
 	nconns      atomic.Int32
+	alarmQueued atomic.Bool
 	lastEvent   atomic.Int64 // Unix nanoseconds
 	autoResp    atomic.Pointer[map[string][]byte]
 	liveVersion atomic.Pointer[string] // sha256 of the version the live instance runs
-	alarmQueued atomic.Bool
-	liveCharge  atomic.Int64 // what the live budget charges for its instance; 0 while it has none
-	evictAfter  bool         // the live budget wants the evictor started once this event is done
+	liveCharge  atomic.Int64           // what the live budget charges for its instance; 0 while it has none
 
-	// Owned by the loop.
-	loaded   bool // the stored record was read in this process
-	inst     *engine.Instance
-	version  *deployed // the plugin version inst runs
-	conns    map[uint64]*conn
-	failures int
-	failure  string             // non-empty: the object is failed, with this cause
-	ev       *event             // the event being handled; nil while hibernated
-	orphans  []store.ConnRecord // connections of the last process, to report closed
-	closing  *conn              // the connection whose close event runs
+	// Owned by the loop. Its flags sit together: every hibernated object
+	// pays for this struct, rounded up to the allocator's next size.
+	loaded     bool // the stored record was read in this process
+	evictAfter bool // the live budget wants the evictor started once this event is done
 	// connsDirty: the table changed since it was last written to the store.
 	connsDirty bool
+	keptValid  bool // kept holds the snapshot the last hibernation wrote
+	inst       *engine.Instance
+	version    *deployed // the plugin version inst runs
+	conns      map[uint64]*conn
+	failures   int
+	failure    string             // non-empty: the object is failed, with this cause
+	ev         *event             // the event being handled; nil while hibernated
+	orphans    []store.ConnRecord // connections of the last process, to report closed
+	closing    *conn              // the connection whose close event runs
 	logs       logLimiter
 	idleAt     time.Time // when the instance hibernates for want of events
+	// kept: the snapshot this process last wrote, held while hibernated
+	// when it is at most keepSnapshot bytes, so the next wake need not
+	// read the record back (see ensureLive).
+	kept []byte
 }
+
+// keepSnapshot bounds a snapshot a hibernated object keeps in memory: a
+// small one costs less to hold than the store read it saves a wake (tens
+// of microseconds on a quiet machine whose caches went cold), and only a
+// loaded object's snapshot is needed from its record; the rest of the record
+// it holds already.
+const keepSnapshot = 512
 
 // conn is one connection in an object's table.
 type conn struct {
