@@ -121,26 +121,27 @@ func (l *liveSet) admit(o *object, need int64) {
 	}
 	l.unit.Store(need)
 	var until time.Time // set once the wake has to wait
-	defer func() {
-		if !until.IsZero() {
-			l.wantMem.Add(-need)
-			l.wantObjs.Add(-1)
-		}
-	}()
 	for {
 		l.mu.Lock()
 		late := !until.IsZero() && !time.Now().Before(until)
 		if l.fits(need) || late || l.h.isClosing() {
 			l.reserve(o, need)
 			l.mu.Unlock()
+			waited := !until.IsZero()
+			if waited {
+				// The demand is usage now: counted twice, it would have
+				// the evictor make room for this wake again.
+				l.wantMem.Add(-need)
+				l.wantObjs.Add(-1)
+			}
 			if late {
 				l.overruns.Add(1)
 			}
 			if l.pressed() {
-				if until.IsZero() {
-					o.evictAfter = true
-				} else {
+				if waited {
 					l.kickEvictor()
+				} else {
+					o.evictAfter = true
 				}
 			}
 			return
