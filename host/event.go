@@ -138,14 +138,13 @@ func (ev *event) flush() {
 		switch {
 		case out.close:
 			if c := o.conns[out.conn]; c != nil {
-				delete(o.conns, out.conn)
+				o.removeConn(out.conn)
 				o.publishConns()
 				c.c.Close(out.code, out.reason)
 			}
 		case out.broadcast:
-			for _, id := range o.sortedConnIDs() {
-				c := o.conns[id]
-				if id == out.except || out.tag != "" && !hasTag(c.tags, out.tag) {
+			for _, c := range o.orderedConns() {
+				if c.id == out.except || out.tag != "" && !hasTag(c.tags, out.tag) {
 					continue
 				}
 				c.c.Send(out.frame)

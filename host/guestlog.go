@@ -19,24 +19,27 @@ import (
 // object, and counted in Stats.
 
 // logLimiter is an object's log rate: a token bucket holding up to ten
-// seconds of LogRate. Owned by the object's loop.
+// seconds of LogRate. Owned by the object's loop. Times are Unix
+// nanoseconds, 0 for never: every object, hibernated ones included, holds
+// one, and time.Time is three words.
 type logLimiter struct {
 	tokens   float64
-	at       time.Time // when tokens was last topped up
-	dropped  int       // lines dropped since the last report
-	reported time.Time
+	at       int64 // when tokens was last topped up
+	dropped  int   // lines dropped since the last report
+	reported int64
 }
 
 // allow takes a token for one line, topping the bucket up for the time since
 // the last line.
 func (l *logLimiter) allow(rate int, now time.Time) bool {
 	burst := float64(rate) * 10
-	if l.at.IsZero() {
+	t := now.UnixNano()
+	if l.at == 0 {
 		l.tokens = burst
 	} else {
-		l.tokens = min(burst, l.tokens+now.Sub(l.at).Seconds()*float64(rate))
+		l.tokens = min(burst, l.tokens+time.Duration(t-l.at).Seconds()*float64(rate))
 	}
-	l.at = now
+	l.at = t
 	if l.tokens < 1 {
 		return false
 	}
@@ -85,8 +88,8 @@ func (o *object) reportDroppedLogs() {
 	if l.dropped == 0 {
 		return
 	}
-	now := time.Now()
-	if now.Sub(l.reported) < time.Second {
+	now := time.Now().UnixNano()
+	if time.Duration(now-l.reported) < time.Second {
 		return
 	}
 	o.h.log.Warn("guest log lines dropped: over the per-event or per-object log limit", "object", o.key, "dropped", l.dropped,

@@ -80,7 +80,7 @@ func (o *object) handle(env *envelope) {
 			return // the object closed it first, or it never connected
 		}
 		c := o.conns[env.conn]
-		delete(o.conns, env.conn)
+		o.removeConn(env.conn)
 		o.publishConns()
 		o.deliverClose(c, env.code, env.data)
 	case envAlarm:
@@ -96,7 +96,7 @@ func (o *object) answer(env *envelope, err error) {
 		return
 	}
 	if c := o.conns[env.conn]; err == nil && c != nil {
-		delete(o.conns, env.conn)
+		o.removeConn(env.conn)
 		o.publishConns()
 		c.c.Close(closeGoingAway, "connect abandoned")
 		o.deliverClose(c, closeGoingAway, []byte("connect abandoned"))
@@ -110,14 +110,14 @@ func (o *object) connect(env *envelope) error {
 	if err := o.ensureLive(); err != nil {
 		return err
 	}
-	o.conns[env.conn] = &conn{id: env.conn, c: env.c}
+	o.addConn(&conn{id: env.conn, c: env.c})
 	if !o.inst.Has(engine.ExportConnect) {
 		o.publishConns()
 		return nil
 	}
 	ok, res, ev := o.invoke(engine.ExportConnect, env.data, env.conn, uint64(len(env.data)))
 	if !ok {
-		delete(o.conns, env.conn)
+		o.removeConn(env.conn)
 		if o.failure != "" {
 			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 		}
@@ -299,7 +299,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 		default:
 			// A refused connection takes its frames, tags and attachment
 			// with it; the event's other effects stand.
-			delete(o.conns, ev.connect)
+			o.removeConn(ev.connect)
 			ended = ResultRejected
 		}
 	}
@@ -358,6 +358,7 @@ func (o *object) dropInstance() {
 		o.h.live.remove(o)
 	}
 	o.ev = nil
+	o.order = nil // a hibernated object keeps only its table
 	o.liveVersion.Store(nil)
 	if o.failure == "" {
 		o.setState(stHibernated)
@@ -392,7 +393,7 @@ func (o *object) markFailed(cause error) {
 func (o *object) closeAll(code int, reason string) {
 	for _, id := range o.sortedConnIDs() {
 		o.conns[id].c.Close(code, reason)
-		delete(o.conns, id)
+		o.removeConn(id)
 	}
 	o.publishConns()
 }

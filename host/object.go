@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ type object struct {
 	inst       *engine.Instance
 	version    *deployed // the plugin version inst runs
 	conns      map[uint64]*conn
+	order      []*conn // conns by ascending id, for broadcasts; nil until needed again
 	failures   int
 	failure    string             // non-empty: the object is failed, with this cause
 	ev         *event             // the event being handled; nil while hibernated
@@ -435,8 +437,35 @@ func (o *object) publishConns() {
 	o.connsDirty = true
 }
 
+// addConn and removeConn change the connection table; every change goes
+// through them, so the broadcast order is rebuilt when it must be.
+func (o *object) addConn(c *conn) {
+	o.conns[c.id] = c
+	o.order = nil
+}
+
+func (o *object) removeConn(id uint64) {
+	delete(o.conns, id)
+	o.order = nil
+}
+
+// orderedConns returns the connections in ascending id order, so that
+// broadcasts are deterministic. The slice is kept until the table changes:
+// a room broadcasting to the same sockets again needs no allocation, sort
+// or map lookups, and a slice the caller ranges over is never modified.
+func (o *object) orderedConns() []*conn {
+	if o.order == nil && len(o.conns) > 0 {
+		o.order = make([]*conn, 0, len(o.conns))
+		for _, c := range o.conns {
+			o.order = append(o.order, c)
+		}
+		slices.SortFunc(o.order, func(a, b *conn) int { return cmp.Compare(a.id, b.id) })
+	}
+	return o.order
+}
+
 // sortedConnIDs returns the connection ids in ascending order, so that lists
-// and broadcasts are deterministic.
+// are deterministic.
 func (o *object) sortedConnIDs() []uint64 {
 	ids := make([]uint64, 0, len(o.conns))
 	for id := range o.conns {
