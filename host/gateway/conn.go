@@ -58,6 +58,9 @@ type conn struct {
 
 	// lastRead is when the peer last sent anything (Unix nanoseconds).
 	lastRead atomic.Int64
+	// readDeadline is the read deadline refresh set last (Unix
+	// nanoseconds); owned by the read loop.
+	readDeadline int64
 
 	// pongMu guards pong and pongQueued: at most one pong waits in the
 	// write queue, and it answers the latest ping (see answerPing).

@@ -57,12 +57,19 @@ type events struct{}
 func connOf(s *gws.Conn) *conn { return s.Session().(*session).c }
 
 // refresh notes that the peer is alive. The keepalive loop closes a peer
-// silent for two ping intervals; the read deadline, a third interval
-// later, ends the read loop of one the keepalive loop could not close.
+// silent for two ping intervals; the read deadline, two and a half to three
+// intervals later, ends the read loop of one the keepalive loop could not
+// close. The deadline moves only once it is half an interval stale: setting
+// it is a timer update under the poller's lock, which on every frame cost
+// a busy socket more than the rest of its read.
 func (c *conn) refresh(s *gws.Conn) time.Time {
 	now := time.Now()
 	c.lastRead.Store(now.UnixNano())
-	_ = s.SetReadDeadline(now.Add(3 * c.g.opts.PingInterval))
+	interval := c.g.opts.PingInterval
+	if want := now.Add(3 * interval).UnixNano(); want-c.readDeadline >= int64(interval/2) {
+		c.readDeadline = want
+		_ = s.SetReadDeadline(time.Unix(0, want))
+	}
 	return now
 }
 
