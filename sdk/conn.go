@@ -87,6 +87,11 @@ func readOnlyBytes(s string) []byte {
 // Message is a frame a client sent.
 type Message struct {
 	Kind abi.FrameKind
+	// Data is the payload. It lives in a buffer the SDK reuses for the
+	// next frame, so it is valid only until the handler returns: keep a
+	// copy (bytes.Clone, or Text, which copies) to hold on to it. Handing
+	// it to Send, Broadcast or Storage meanwhile is fine, since the host
+	// copies what it reads.
 	Data []byte
 }
 
@@ -136,6 +141,13 @@ func Broadcast(text string, opts ...BroadcastOption) error {
 // narrowed by the options.
 func BroadcastBytes(b []byte, opts ...BroadcastOption) error {
 	return broadcast(abi.Binary, b, opts)
+}
+
+// BroadcastFrame queues a frame of the given kind to every connection of
+// the object, narrowed by the options: a room that forwards what a client
+// sent keeps its kind without converting it, BroadcastFrame(m.Kind, m.Data).
+func BroadcastFrame(kind abi.FrameKind, b []byte, opts ...BroadcastOption) error {
+	return broadcast(kind, b, opts)
 }
 
 func broadcast(kind abi.FrameKind, b []byte, opts []BroadcastOption) error {

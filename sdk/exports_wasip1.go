@@ -8,8 +8,9 @@ import (
 
 // The handler exports, one //go:wasmexport per abi.Exports entry (abi_test.go
 // checks them against package abi). Each reads its event data with
-// event_read, into a buffer of exactly the announced length, and hands it to
-// the platform-independent half in events.go.
+// event_read, into a buffer of exactly the announced length (a message's
+// frame into the one buffer frames reuse), and hands it to the
+// platform-independent half in events.go.
 
 //go:wasmexport torpor_abi_version
 func exportVersion() uint32 { return abi.Version }
@@ -35,7 +36,7 @@ func exportConnect(conn uint64, infoLen uint32) uint32 {
 
 //go:wasmexport torpor_on_message
 func exportMessage(conn uint64, kind uint32, n uint32) uint32 {
-	data, err := readEvent(n)
+	data, err := readMessage(n)
 	if err != nil {
 		return fail(connEvent("message from", conn)+": read frame", err)
 	}

@@ -3,18 +3,12 @@
 // the room, the sender included. It keeps no state and accepts every client.
 package main
 
-import (
-	"github.com/torpor-dev/torpor/abi"
-	"github.com/torpor-dev/torpor/sdk"
-)
+import "github.com/torpor-dev/torpor/sdk"
 
 func init() {
 	sdk.Register(sdk.Plugin[struct{}]{
 		Message: func(_ *struct{}, _ sdk.Conn, m sdk.Message) error {
-			if m.Kind == abi.Binary {
-				return sdk.BroadcastBytes(m.Data)
-			}
-			return sdk.Broadcast(m.Text())
+			return sdk.BroadcastFrame(m.Kind, m.Data)
 		},
 	})
 }
