@@ -115,12 +115,9 @@ func New(opts Options) (*Host, error) {
 // goFunc runs f on a goroutine that Close waits for; it reports false, and
 // does not run f, once Close has begun.
 func (h *Host) goFunc(f func()) bool {
-	h.runMu.Lock()
-	defer h.runMu.Unlock()
-	if h.closed {
+	if !h.hold() {
 		return false
 	}
-	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		f()
@@ -128,9 +125,8 @@ func (h *Host) goFunc(f func()) bool {
 	return true
 }
 
-// hold counts the calling goroutine among those Close waits for, as goFunc
-// does for the goroutines it starts; false once the host is closing. The
-// caller calls h.wg.Done when it is finished.
+// hold counts the calling goroutine among those Close waits for; false once
+// the host is closing. The caller calls h.wg.Done when it is finished.
 func (h *Host) hold() bool {
 	h.runMu.Lock()
 	defer h.runMu.Unlock()

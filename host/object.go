@@ -256,9 +256,7 @@ func (o *object) borrow(env *envelope) bool {
 	o.borrowed = true
 	o.mu.Unlock()
 
-	env.unbounded = true // it took no mailbox slot
-	o.handleContained(env)
-	o.reportDroppedLogs()
+	o.handleHere(env)
 	o.idleAt = time.Now().Add(o.h.opts.Idle)
 
 	o.mu.Lock()
@@ -298,9 +296,7 @@ func (o *object) runHere(env *envelope) bool {
 	o.running = true
 	o.mu.Unlock()
 
-	env.unbounded = true // it took no mailbox slot
-	o.handleContained(env)
-	o.reportDroppedLogs()
+	o.handleHere(env)
 	if !o.h.goFunc(o.loop) {
 		// The host began closing meanwhile and starts no goroutine: the
 		// loop's shutdown (hibernating what this event woke) runs here,
@@ -308,6 +304,14 @@ func (o *object) runHere(env *envelope) bool {
 		o.loop()
 	}
 	return true
+}
+
+// handleHere handles env, which took no mailbox slot, on a sender's
+// goroutine that owns the object for it (see borrow and runHere).
+func (o *object) handleHere(env *envelope) {
+	env.unbounded = true
+	o.handleContained(env)
+	o.reportDroppedLogs()
 }
 
 // loop handles queued events one at a time, hibernates the instance after
