@@ -281,6 +281,7 @@ func (o *object) invoke(export int, data []byte, args ...uint64) (ok bool, res u
 	ev = o.beginEvent(export, data, args)
 	o.inst.Bind(ev)
 	res, err := o.inst.Call(export, o.h.eventDeadline, args...)
+	ev.data = nil // the guest has read it; it may be the sender's buffer (envelope.lent)
 	if o.inst != nil {
 		o.inst.Bind(nil)
 		o.h.live.resize(o, o.inst.MemoryBytes())

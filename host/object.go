@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -134,6 +135,10 @@ type envelope struct {
 	fn   func(*object) // envControl
 	// unbounded: the envelope took no mailbox slot (close reports).
 	unbounded bool
+	// lent: data is the caller's, valid only during enqueue; it is copied
+	// before the envelope is queued (an event handled in place needs no
+	// copy: the guest copies what it reads).
+	lent bool
 	// reply is for callers that wait (connect, control); state settles the
 	// race between a caller giving up and the loop answering.
 	reply chan connectResult
@@ -176,6 +181,9 @@ func (o *object) enqueue(ctx context.Context, env *envelope) error {
 	}
 	if (env.kind == envMessage || env.kind == envConnect) && o.runHere(env) {
 		return nil
+	}
+	if env.lent {
+		env.data, env.lent = bytes.Clone(env.data), false
 	}
 	// A close report takes no slot: there is at most one per connection,
 	// and refusing it for a full mailbox would leave a ghost connection in

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,5 +154,43 @@ func TestCloseDuringWakeKeepsAcknowledgedState(t *testing.T) {
 				h2.Close(context.Background())
 			}
 		})
+	}
+}
+
+// Session.Message lends its data: an event handled in place needs no copy,
+// but one that queues must take its own, since the sender (the gateway's
+// read buffer) reuses it as soon as Message returns.
+func TestSenderMayReuseItsBuffer(t *testing.T) {
+	const senders, each = 4, 200
+	h := newHost(t, host.Options{})
+	deploy(t, h, "counter", watCounter)
+	var wg sync.WaitGroup
+	clients := make([]*client, senders)
+	for i := range clients {
+		clients[i] = connect(t, h, "counter/lent", "")
+	}
+	for _, c := range clients {
+		wg.Go(func() {
+			buf := []byte("inc")
+			for range each {
+				if err := c.sess.Message(context.Background(), abi.Text, buf); err != nil {
+					t.Error(err)
+					return
+				}
+				copy(buf, "zzz") // what a reused read buffer holds next
+				buf = []byte("inc")
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range clients {
+		for range each {
+			if got := c.nextText(t); got == "unknown command" {
+				t.Fatal("an object saw the sender's buffer after Message returned")
+			}
+		}
+	}
+	if got := clients[0].ask(t, "get"); got != fmt.Sprint(senders*each) {
+		t.Errorf("count %s, want %d", got, senders*each)
 	}
 }

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -109,7 +108,7 @@ func (s *Session) Message(ctx context.Context, kind abi.FrameKind, data []byte) 
 			}
 		}
 	}
-	env := &envelope{kind: envMessage, conn: s.id, code: int(kind), data: bytes.Clone(data)}
+	env := &envelope{kind: envMessage, conn: s.id, code: int(kind), data: data, lent: true}
 	if err := s.o.enqueue(ctx, env); err != nil {
 		if err == errRetired {
 			return ErrConnClosed
