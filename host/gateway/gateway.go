@@ -471,6 +471,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.nc = hj.nc
+	c.nc.more = func() bool { return c.queued.Load() > 1 }
 	s.Session().(*session).c = c
 	registered = true
 	g.stats.opened.Add(1)

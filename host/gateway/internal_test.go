@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,4 +196,54 @@ func (r *recorder) OnClose(_ *gws.Conn, err error) {
 		r.code, r.reason = ce.Code, string(ce.Reason)
 	}
 	close(r.closed)
+}
+
+// recordingConn records each Write it gets.
+type recordingConn struct {
+	net.Conn
+	writes [][]byte
+}
+
+func (r *recordingConn) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// A data frame with another queued behind it is held and goes out with the
+// next write; a control frame, the queue's last frame or a full batch writes
+// everything held, in order.
+func TestNetConnBatchesQueuedFrames(t *testing.T) {
+	rec := &recordingConn{}
+	more := true
+	nc := &netConn{Conn: rec, more: func() bool { return more }}
+	text := func(s string) []byte { return append([]byte{0x81, byte(len(s))}, s...) }
+	ping := []byte{0x89, 0}
+	write := func(p []byte) {
+		t.Helper()
+		if n, err := nc.Write(p); n != len(p) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	tests := []struct {
+		name   string
+		more   bool
+		frames [][]byte
+		want   [][]byte // the writes the connection sees
+	}{
+		{"held while more follow", true, [][]byte{text("a"), text("b")}, nil},
+		{"the last frame writes all", false, [][]byte{text("c")}, [][]byte{slices.Concat(text("a"), text("b"), text("c"))}},
+		{"alone, straight through", false, [][]byte{text("d")}, [][]byte{text("d")}},
+		{"a control frame writes all", true, [][]byte{text("e"), ping}, [][]byte{slices.Concat(text("e"), ping)}},
+		{"a full batch goes out first", true, [][]byte{make([]byte, heldMax-1), {0x82, 1, 9}},
+			[][]byte{slices.Concat(make([]byte, heldMax-1), []byte{0x82, 1, 9})}},
+	}
+	for _, tt := range tests {
+		rec.writes, more = nil, tt.more
+		for _, f := range tt.frames {
+			write(f)
+		}
+		if !slices.EqualFunc(rec.writes, tt.want, bytes.Equal) {
+			t.Errorf("%s: the connection saw %d writes %q, want %q", tt.name, len(rec.writes), rec.writes, tt.want)
+		}
+	}
 }

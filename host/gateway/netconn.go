@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,6 +40,55 @@ type netConn struct {
 	check   *frameCheck         // nil: bytes pass unchecked
 	refuse  func(reason string) // told of the violation check found
 	refused bool
+
+	// Outbound batching (see Write). more is set once, before the first
+	// frame is queued; wmu guards held.
+	more func() bool // another frame is queued behind the one being written
+	wmu  sync.Mutex
+	held *[]byte // data frames held back, from heldPool; nil when none
+}
+
+// heldMax bounds the bytes a socket holds back: a batch is written at most
+// this large, and a frame that would pass it goes out with what is held.
+const heldMax = 32 << 10
+
+var heldPool = sync.Pool{New: func() any { b := make([]byte, 0, heldMax); return &b }}
+
+// Write passes gws's frames on, one whole frame a call. A data frame with
+// another frame queued behind it is held back and written with the next:
+// a socket that fell behind (every socket of a busy room, when the machine
+// is saturated) catches up in a few TLS records and system calls instead of
+// one per frame. A control frame (close, ping, pong), the last frame in the
+// queue, or one that would take the batch past heldMax writes everything
+// held first, in order, so nothing waits for a frame that may never come.
+func (c *netConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// RFC 6455 5.2: the first byte holds FIN, three reserved bits and the
+	// opcode, whose high bit marks a control frame.
+	data := len(p) > 0 && p[0]&0x08 == 0
+	if data && c.more != nil && c.more() && (c.held == nil || len(*c.held)+len(p) <= heldMax) {
+		if c.held == nil {
+			c.held = heldPool.Get().(*[]byte)
+		}
+		*c.held = append(*c.held, p...)
+		return len(p), nil
+	}
+	if c.held == nil {
+		return c.Conn.Write(p)
+	}
+	batch := c.held
+	c.held = nil
+	*batch = append(*batch, p...)
+	_, err := c.Conn.Write(*batch)
+	if cap(*batch) <= heldMax*2 {
+		*batch = (*batch)[:0]
+		heldPool.Put(batch)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func newNetConn(c net.Conn) *netConn {
