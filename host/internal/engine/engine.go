@@ -70,6 +70,7 @@ type Engine struct {
 
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
 	forced atomic.Uint64 // collections the reclaim loop forced
+	calls  atomic.Uint64 // guest calls made, for the reclaim loop's idea of quiet
 	wg     sync.WaitGroup
 }
 

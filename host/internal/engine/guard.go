@@ -210,6 +210,7 @@ func (e *Engine) run(inst *Instance, d Deadline, fn api.Function) error {
 	if !e.track(inst) {
 		return ErrClosed
 	}
+	e.calls.Add(1)
 	inst.dog.arm(d)
 	err := fn.CallWithStack(inst.ctx, inst.stack)
 	cause := inst.dog.disarm()

@@ -14,10 +14,11 @@ import (
 // only every two minutes, and returns freed pages to the OS only after
 // that. A host that just hibernated a thousand rooms would keep their heap
 // resident meanwhile. So the reclaim loop looks every reclaimEvery and, if
-// no collection ran since its last look (a busy process collects, and its
-// scavenger returns memory, by itself; forcing collections there only costs
-// CPU and page faults), collects and returns memory at once
-// (debug.FreeOSMemory) when:
+// the process is quiet (no collection ran since its last look, and guests
+// were called fewer than reclaimBusyCalls times: a busy process collects,
+// and its scavenger returns memory, by itself, and a forced collection of a
+// large heap there stalls every event for a tenth of a second), collects
+// and returns memory at once (debug.FreeOSMemory) when:
 //   - the host's parts noted (package reclaim) that about reclaimFreed of
 //     heap became garbage since it last did: closed instances and
 //     connections, whose memory no heap metric shows until a collection, or
@@ -30,9 +31,10 @@ import (
 // The cost is one full collection per trigger, at most one per
 // reclaimEvery: about 30 ms of CPU for a 100 MiB heap.
 const (
-	reclaimEvery = 2 * time.Second
-	reclaimFreed = 8 << 20 // 32 instances, 256 connections
-	reclaimSlack = 64 << 20
+	reclaimEvery     = 2 * time.Second
+	reclaimFreed     = 8 << 20 // 32 instances, 256 connections
+	reclaimSlack     = 64 << 20
+	reclaimBusyCalls = 1000 // in reclaimEvery: 500 events a second
 )
 
 // returnMemory asks for freed memory to go back to the OS at the next look:
@@ -59,7 +61,7 @@ func (e *Engine) reclaimLoop() {
 	tick := time.NewTicker(reclaimEvery)
 	defer tick.Stop()
 	asked := false
-	var cycles uint64
+	var cycles, calls uint64
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -71,7 +73,9 @@ func (e *Engine) reclaimLoop() {
 		}
 		metrics.Read(samples)
 		objects, live, free := value(samples[0]), value(samples[1]), value(samples[2])
-		quiet := value(samples[3]) == cycles
+		made := e.calls.Load()
+		quiet := value(samples[3]) == cycles && made-calls < reclaimBusyCalls
+		calls = made
 		garbage := objects > live && objects-live > max(reclaimSlack, live/4)
 		if asked || quiet && (reclaim.Pending() >= reclaimFreed || garbage || free > reclaimSlack) {
 			reclaim.Take()
