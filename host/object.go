@@ -292,15 +292,14 @@ func (o *object) borrow(env *envelope) bool {
 // behind this one): on a machine whose other cores sleep, waking one costs
 // the wake tens of microseconds before it starts.
 func (o *object) runHere(env *envelope) bool {
-	if !o.h.hold() {
-		return false
-	}
-	defer o.h.wg.Done()
 	o.mu.Lock()
-	if o.running || len(o.queue) > 0 || o.retired {
+	// The object's own state first: a frame to a busy object must not take
+	// the host-wide lock that hold does.
+	if o.running || len(o.queue) > 0 || o.retired || !o.h.hold() {
 		o.mu.Unlock()
 		return false
 	}
+	defer o.h.wg.Done()
 	o.running = true
 	o.mu.Unlock()
 
@@ -477,7 +476,9 @@ func (o *object) orderedConns() []*conn {
 }
 
 // sortedConnIDs returns the connection ids in ascending order, so that lists
-// are deterministic.
+// are deterministic. Unlike orderedConns it keeps nothing: its callers
+// (listings, the table written at hibernation or after closes) also run on
+// hibernated objects, which should hold no broadcast order.
 func (o *object) sortedConnIDs() []uint64 {
 	ids := make([]uint64, 0, len(o.conns))
 	for id := range o.conns {
