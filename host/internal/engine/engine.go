@@ -66,11 +66,11 @@ type Engine struct {
 	runMu     sync.Mutex
 	running   map[*Instance]struct{} // instances in a guest call, for Interrupt and the watch loop
 	watching  bool                   // the watch loop ticks (under runMu)
+	calls     uint64                 // guest calls made, for the reclaim loop's idea of quiet (under runMu)
 	watchWake chan struct{}          // cap 1: a call started while the watch loop slept
 
 	freeOS chan struct{} // cap 1: return freed memory to the OS soon
 	forced atomic.Uint64 // collections the reclaim loop forced
-	calls  atomic.Uint64 // guest calls made, for the reclaim loop's idea of quiet
 	wg     sync.WaitGroup
 }
 

@@ -210,7 +210,6 @@ func (e *Engine) run(inst *Instance, d Deadline, fn api.Function) error {
 	if !e.track(inst) {
 		return ErrClosed
 	}
-	e.calls.Add(1)
 	inst.dog.arm(d)
 	err := fn.CallWithStack(inst.ctx, inst.stack)
 	cause := inst.dog.disarm()
@@ -242,6 +241,7 @@ func (e *Engine) track(inst *Instance) bool {
 		return false
 	}
 	e.running[inst] = struct{}{}
+	e.calls++
 	if !e.watching {
 		e.watching = true
 		select {

@@ -73,7 +73,9 @@ func (e *Engine) reclaimLoop() {
 		}
 		metrics.Read(samples)
 		objects, live, free := value(samples[0]), value(samples[1]), value(samples[2])
-		made := e.calls.Load()
+		e.runMu.Lock()
+		made := e.calls
+		e.runMu.Unlock()
 		quiet := value(samples[3]) == cycles && made-calls < reclaimBusyCalls
 		calls = made
 		garbage := objects > live && objects-live > max(reclaimSlack, live/4)
