@@ -7,42 +7,47 @@ import "github.com/torpor-dev/torpor/abi"
 // returns ErrNoHost. A call that fills a buffer returns the full result length
 // and, when the buffer was too small, abi.BufferTooSmall.
 
-// readEvent returns the current event's data, n bytes long.
+// readEvent returns the current event's data, n bytes long, in a buffer of
+// its own.
 func readEvent(n uint32) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	b := make([]byte, n)
-	if err := hostEventRead(b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return readInto(make([]byte, n))
 }
 
 // readMessage returns a message event's frame, n bytes long, in frameBuf,
 // which the next frame reuses (see Message.Data): an allocation per frame is
 // a quarter of what a message costs a Go room whose memory went cold since
-// its last one. A frame larger than scratchKeep gets a buffer of its own,
-// so that one large frame does not pin its memory.
+// its last one.
 func readMessage(n uint32) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	buf := frameBuf
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-		if n <= scratchKeep {
-			frameBuf = buf
-		}
-	}
-	b := buf[:n]
+	return readInto(reuse(&frameBuf, int(n)))
+}
+
+var frameBuf []byte
+
+func readInto(b []byte) ([]byte, error) {
 	if err := hostEventRead(b); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-var frameBuf []byte
+// reuse returns n bytes of *buf, growing it when it is shorter. A buffer
+// over scratchKeep is not kept, so one large value does not pin its memory.
+func reuse(buf *[]byte, n int) []byte {
+	if cap(*buf) >= n {
+		return (*buf)[:n]
+	}
+	b := make([]byte, n)
+	if n <= scratchKeep {
+		*buf = b
+	}
+	return b
+}
 
 // Sizes of the scratch buffer that variable-length results land in. It
 // starts small, grows to fit what the host reports, and stops being kept once
@@ -66,10 +71,7 @@ func fetch(call func(buf []byte) (int, error)) ([]byte, error) {
 	buf := scratch
 	n, err := call(buf)
 	if err == abi.BufferTooSmall && n > len(buf) {
-		buf = make([]byte, n)
-		if n <= scratchKeep {
-			scratch = buf
-		}
+		buf = reuse(&scratch, n)
 		n, err = call(buf)
 	}
 	if err != nil {
