@@ -101,8 +101,24 @@ func (m Message) IsText() bool { return m.Kind == abi.Text }
 // Text returns the payload as a string.
 func (m Message) Text() string { return string(m.Data) }
 
-// BroadcastOption narrows the connections a broadcast reaches.
-type BroadcastOption func(*broadcastOptions)
+// BroadcastOption narrows the connections a broadcast reaches. Make one
+// with Except or OnlyTag; the zero BroadcastOption changes nothing.
+//
+// It is a value rather than a function so that applying options needs no
+// allocation: a closure writing through a pointer would move the options to
+// the guest heap on every broadcast.
+type BroadcastOption struct {
+	set    optionField
+	except uint64
+	tag    string
+}
+
+type optionField uint8
+
+const (
+	setExcept optionField = 1 + iota
+	setTag
+)
 
 type broadcastOptions struct {
 	except uint64
@@ -112,8 +128,11 @@ type broadcastOptions struct {
 func applyBroadcastOptions(opts []BroadcastOption) broadcastOptions {
 	o := broadcastOptions{except: abi.NoConn}
 	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
+		switch opt.set {
+		case setExcept:
+			o.except = opt.except
+		case setTag:
+			o.tag = opt.tag
 		}
 	}
 	return o
@@ -122,13 +141,13 @@ func applyBroadcastOptions(opts []BroadcastOption) broadcastOptions {
 // Except leaves c out of the broadcast. Only one connection can be left out:
 // the last Except given wins.
 func Except(c Conn) BroadcastOption {
-	return func(o *broadcastOptions) { o.except = uint64(c) }
+	return BroadcastOption{set: setExcept, except: uint64(c)}
 }
 
 // OnlyTag limits the broadcast to the connections that carry tag. The last
 // OnlyTag given wins; "" means every connection.
 func OnlyTag(tag string) BroadcastOption {
-	return func(o *broadcastOptions) { o.tag = tag }
+	return BroadcastOption{set: setTag, tag: tag}
 }
 
 // Broadcast queues a text frame to every connection of the object, narrowed

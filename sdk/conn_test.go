@@ -20,7 +20,7 @@ func TestBroadcastOptions(t *testing.T) {
 		{name: "tag", opts: []BroadcastOption{OnlyTag("chat")}, want: broadcastOptions{tag: "chat"}},
 		{name: "both", opts: []BroadcastOption{OnlyTag("chat"), Except(5)}, want: broadcastOptions{except: 5, tag: "chat"}},
 		{name: "last wins", opts: []BroadcastOption{Except(5), OnlyTag("a"), Except(6), OnlyTag("b")}, want: broadcastOptions{except: 6, tag: "b"}},
-		{name: "nil option ignored", opts: []BroadcastOption{nil, Except(2)}, want: broadcastOptions{except: 2}},
+		{name: "zero option ignored", opts: []BroadcastOption{{}, Except(2)}, want: broadcastOptions{except: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
