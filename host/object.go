@@ -169,15 +169,12 @@ func newObject(h *Host, id ObjectID, key string) *object {
 }
 
 // enqueue adds env to the mailbox, waiting for room until ctx ends. A
-// message the loop could take at once is handled in place instead (see
-// borrow).
+// message or connect to an object with no loop running is handled in place
+// instead (see runHere); Session.Message tries borrow before it gets here.
 func (o *object) enqueue(ctx context.Context, env *envelope) error {
 	if o.h.isClosing() {
 		// Close drains what is queued; it must not be fed forever.
 		return ErrClosed
-	}
-	if env.kind == envMessage && o.borrow(env) {
-		return nil
 	}
 	if (env.kind == envMessage || env.kind == envConnect) && o.runHere(env) {
 		return nil
