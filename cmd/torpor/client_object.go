@@ -58,6 +58,9 @@ func newObjectListCmd(cf *clientFlags) *cobra.Command {
 			if err := t.flush(); err != nil {
 				return err
 			}
+			for _, u := range list.Unreachable {
+				fmt.Fprintf(e.stderr, "not listed: the objects of %s, which did not answer\n", u)
+			}
 			if list.Next != "" {
 				fmt.Fprintf(e.stderr, "more objects follow: add --after %s\n", list.Next)
 			}

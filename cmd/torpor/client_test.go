@@ -328,7 +328,9 @@ func TestClientCommands(t *testing.T) {
 		conns["counter/a"].sess.Message(context.Background(), abi.Text, []byte("inc")) // wake a
 		<-conns["counter/a"].frames
 		r := rows(cli("host", "list").ok(t))
-		if len(r) != 2 || r[1][0] != "cli-host" || r[1][1] != "wss://rooms.test" || r[1][len(r[1])-1] != "1" {
+		// Without a cluster (this test's admin API has none) the id and
+		// state are dashes; the live objects come before the connections.
+		if len(r) != 2 || r[1][0] != "cli-host" || r[1][3] != "wss://rooms.test" || r[1][len(r[1])-2] != "1" {
 			t.Fatalf("host list:\n%v", r)
 		}
 		var hl admin.HostList

@@ -23,6 +23,7 @@ import (
 
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/host/cluster"
 	"github.com/torpor-dev/torpor/host/gateway"
 	"github.com/torpor-dev/torpor/host/metrics"
 	"github.com/torpor-dev/torpor/internal/gclimit"
@@ -164,6 +165,30 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		MaxPingRate:      s.PingRate,
 		Logger:           log,
 	})
+	started := time.Now()
+	cl, err := cluster.New(cluster.Options{
+		Name:          s.Cluster,
+		DataDir:       s.DataDir,
+		URL:           s.NATSURL,
+		Creds:         s.NATSCreds,
+		Listen:        s.NATSListen,
+		ClusterListen: s.NATSClusterListen,
+		Peers:         s.NATSPeers,
+		Self:          cluster.Member{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: started},
+		Load:          func() (int, int) { return h.Metrics().ObjectsLive, gw.Conns() },
+		Plugins:       h,
+		Logger:        log,
+	})
+	if err != nil {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		adminLn.Close()
+		pub.Close()
+		closeHost(context.Background())
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -187,16 +212,28 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       errLog,
 	}
+	adminAPI := admin.New(h, admin.Options{
+		Token:   token,
+		Self:    admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: started},
+		Cluster: cl.AdminView(),
+		// MaxUpload and the rest keep their defaults.
+		Logger:    log,
+		Stats:     map[string]func() any{"gateway": func() any { return gw.Stats() }},
+		Metrics:   metricsHandler,
+		Profiling: s.Pprof,
+	})
+	if err := cl.ServeAdmin(adminAPI, admin.Forwarded); err != nil {
+		cl.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		adminLn.Close()
+		pub.Close()
+		closeHost(context.Background())
+		return err
+	}
 	adminSrv := &http.Server{
-		Handler: admin.New(h, admin.Options{
-			Token: token,
-			Self:  admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: time.Now()},
-			// MaxUpload and the rest keep their defaults.
-			Logger:    log,
-			Stats:     map[string]func() any{"gateway": func() any { return gw.Stats() }},
-			Metrics:   metricsHandler,
-			Profiling: s.Pprof,
-		}),
+		Handler:           adminAPI,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a 64 MiB upload over a slow link
 		WriteTimeout:      time.Minute,
@@ -212,7 +249,8 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if fresh {
 		fmt.Fprintf(stdout, "admin token (printed once, kept in %s): %s\n", filepath.Join(s.DataDir, adminTokenFile), token)
 	}
-	log.Info("torpor serving", "public", publicURL, "demo", publicURL+"/", "admin", adminURL, "metrics", metricsURL, "data_dir", s.DataDir, "version", version)
+	log.Info("torpor serving", "public", publicURL, "demo", publicURL+"/", "admin", adminURL, "metrics", metricsURL, "data_dir", s.DataDir, "version", version,
+		"cluster", cl.Name(), "host_id", cl.ID(), "nats", natsText(s, cl))
 
 	errc := make(chan error, 3)
 	go func() { errc <- publicSrv.Serve(pub) }()
@@ -250,6 +288,9 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	if metricsSrv != nil {
 		errs = append(errs, ignoreClosed(metricsSrv.Shutdown(sctx)))
 	}
+	// Leave the cluster before the objects hibernate, so that the other
+	// members stop counting on this host at once.
+	errs = append(errs, cl.Close())
 	errs = append(errs, closeHost(sctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -350,4 +391,18 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// natsText says which NATS the host uses, for the start-up line.
+func natsText(s *serveSettings, cl *cluster.Cluster) string {
+	switch {
+	case s.NATSURL != "":
+		return s.NATSURL
+	case cl.ClientURL() != "":
+		return "embedded, clients at " + cl.ClientURL()
+	case len(s.NATSPeers) > 0:
+		return "embedded, routes to " + strings.Join(s.NATSPeers, ",")
+	default:
+		return "embedded"
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/torpor-dev/torpor/host"
+	"github.com/torpor-dev/torpor/host/cluster"
 )
 
 // serveSettings is everything `torpor serve` can be told. Each field is one
@@ -46,6 +47,16 @@ type serveSettings struct {
 	PingRate         int
 	GoMaxProcs       int
 
+	// Cluster settings: the cluster's name, the embedded NATS server's
+	// client and route listeners and its peers' routes, or an existing
+	// NATS to join instead (and its credentials file).
+	Cluster           string
+	NATSListen        string
+	NATSClusterListen string
+	NATSPeers         []string
+	NATSURL           string
+	NATSCreds         string
+
 	// Host holds the host's own settings (idle, pool, mailbox, failures,
 	// alarm retries and every limit), bound to flags field by field.
 	Host host.Options
@@ -70,6 +81,13 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&s.Origins, "origins", nil, "allowed WebSocket Origin values, comma-separated (default: any)")
 	fs.StringVar(&s.Name, "name", "", "host name in listings (default: the OS host name)")
 	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins at first start (built from ./plugins when run from a source checkout)")
+
+	fs.StringVar(&s.Cluster, "cluster", cluster.DefaultName, "cluster name: hosts that share it and a NATS network form one cluster")
+	fs.StringVar(&s.NATSListen, "nats-listen", "", "expose the embedded NATS server to NATS clients (the nats CLI, say) on this address (default: no client listener)")
+	fs.StringVar(&s.NATSClusterListen, "nats-cluster-listen", "", "address where other hosts' embedded NATS servers connect to this one (needed with --nats-peers)")
+	fs.StringSliceVar(&s.NATSPeers, "nats-peers", nil, "route URLs of other hosts' embedded NATS servers, comma-separated, e.g. nats-route://10.0.0.2:6222")
+	fs.StringVar(&s.NATSURL, "nats", "", "join this existing NATS (nats://host:4222) instead of embedding a server")
+	fs.StringVar(&s.NATSCreds, "nats-creds", "", "credentials file for --nats")
 
 	fs.DurationVar(&s.Host.Idle, "idle", o.Idle, "hibernate an object after this long without events")
 	fs.IntVar(&s.Host.Prewarm, "prewarm", o.Prewarm, "initialised instances kept ready per plugin, for fast wakes")
@@ -200,6 +218,15 @@ func (s *serveSettings) validate() error {
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		return err
+	}
+	if s.NATSURL != "" && (s.NATSListen != "" || s.NATSClusterListen != "" || len(s.NATSPeers) > 0) {
+		return fmt.Errorf("--nats joins an existing NATS; --nats-listen, --nats-cluster-listen and --nats-peers are for the embedded server instead")
+	}
+	if s.NATSCreds != "" && s.NATSURL == "" {
+		return fmt.Errorf("--nats-creds is for --nats")
+	}
+	if len(s.NATSPeers) > 0 && s.NATSClusterListen == "" {
+		return fmt.Errorf("--nats-peers needs --nats-cluster-listen: the address the peers' servers connect back to")
 	}
 	return nil
 }

@@ -10,7 +10,7 @@
 //	GET    /v1/objects[?plugin=&state=&after=&limit=]
 //	GET    /v1/objects/{plugin}/{name}           one object in full
 //	POST   /v1/objects/{plugin}/{name}/evict     hibernate now; optionally close its sockets
-//	GET    /v1/hosts                             the hosts serving objects
+//	GET    /v1/hosts                             the hosts serving objects (every cluster member)
 //	GET    /v1/stats                             what the host refused or contained
 //	GET    /metrics                              Prometheus metrics, when Options.Metrics is set
 //	GET    /debug/pprof/...                      Go runtime profiles, when Options.Profiling is set
@@ -67,6 +67,10 @@ type Options struct {
 	// Metrics, when set, answers GET /metrics behind the token: the
 	// Prometheus exposition of host/metrics.Handler, say.
 	Metrics http.Handler
+	// Cluster, when set, makes the API span the cluster: hosts and object
+	// lists gather every member, object calls reach the member that holds
+	// the object, and plugins go to every member.
+	Cluster Cluster
 	// Profiling serves net/http/pprof's profiles under /debug/pprof/,
 	// behind the token: CPU, heap and goroutine profiles of a running host
 	// are how its cost per event is found.
@@ -82,6 +86,7 @@ type api struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	stats     map[string]func() any
+	cluster   Cluster
 }
 
 // New returns the admin API for h as an http.Handler, safe for concurrent
@@ -111,6 +116,7 @@ func New(h *host.Host, opts Options) http.Handler {
 		log:       opts.Logger,
 		mux:       http.NewServeMux(),
 		stats:     opts.Stats,
+		cluster:   opts.Cluster,
 	}
 	a.mux.HandleFunc("POST /v1/plugins/{name}", a.uploadPlugin)
 	a.mux.HandleFunc("GET /v1/plugins", a.listPlugins)
@@ -145,7 +151,7 @@ func (a *api) getStats(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !a.authorize(w, r) {
+	if !isForwarded(r) && !a.authorize(w, r) {
 		return
 	}
 	handler, pattern := a.mux.Handler(r)

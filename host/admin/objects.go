@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/torpor-dev/torpor/host"
@@ -22,6 +23,10 @@ func (a *api) listObjects(w http.ResponseWriter, r *http.Request) {
 	for _, info := range infos {
 		out.Objects = append(out.Objects, summaryOf(info))
 	}
+	if a.spans(r) {
+		a.listClusterObjects(w, r, out, f.Limit)
+		return
+	}
 	if len(infos) == f.Limit {
 		// A full page: there may be more. (The last page may come back
 		// full and be followed by an empty one.)
@@ -41,6 +46,9 @@ func (a *api) inspectObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := a.h.Object(r.Context(), id)
+	if errors.Is(err, host.ErrNotFound) && a.spans(r) && a.findElsewhere(w, r, nil) {
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -67,7 +75,11 @@ func (a *api) evictObject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.h.Evict(r.Context(), id, opts); err != nil {
+	err = a.h.Evict(r.Context(), id, opts)
+	if errors.Is(err, host.ErrNotFound) && a.spans(r) && a.findElsewhere(w, r, body) {
+		return
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -90,6 +102,10 @@ func (a *api) listHosts(w http.ResponseWriter, r *http.Request) {
 	live := 0
 	if err := a.eachObject(host.ObjectFilter{State: host.StateLive}, func(host.ObjectInfo) { live++ }); err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if a.cluster != nil {
+		writeJSON(w, http.StatusOK, HostList{Hosts: a.cluster.Members()})
 		return
 	}
 	writeJSON(w, http.StatusOK, HostList{Hosts: []HostStatus{{HostInfo: a.self, LiveObjects: live}}})

@@ -1,12 +1,16 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/torpor-dev/torpor/host"
@@ -57,6 +61,15 @@ func (a *api) uploadPlugin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	// Deployed here first, which validates it; then the cluster's store,
+	// from which every other member deploys it.
+	if a.cluster != nil {
+		if err := a.cluster.PublishPlugin(r.Context(), name, wasm); err != nil {
+			a.log.Error("plugin deployed on this host only: the cluster's plugin store failed", "plugin", name, "err", err)
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("plugin %s is deployed on this host but not on the rest of the cluster (%v); upload it again", name, err))
+			return
+		}
 	}
 	status := http.StatusCreated
 	if known {
@@ -143,6 +156,14 @@ func (a *api) removePlugin(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
+		if a.spans(r) {
+			more, m, err := a.busyElsewhere(r.Context(), name)
+			if err != nil {
+				writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			busy, n = append(busy, more...), n+m
+		}
 		if n > 0 {
 			list := strings.Join(busy, ", ")
 			if n > len(busy) {
@@ -157,6 +178,13 @@ func (a *api) removePlugin(w http.ResponseWriter, r *http.Request) {
 	if err := a.h.RemovePlugin(r.Context(), name); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if a.spans(r) {
+		if err := a.cluster.WithdrawPlugin(r.Context(), name); err != nil {
+			a.log.Error("plugin removed from this host only: the cluster's plugin store failed", "plugin", name, "err", err)
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("plugin %s is removed from this host but not from the rest of the cluster (%v); remove it again", name, err))
+			return
+		}
 	}
 	a.log.Info("plugin removed through the admin API", "plugin", name, "force", force, "remote", r.RemoteAddr)
 	w.WriteHeader(http.StatusNoContent)
@@ -192,4 +220,29 @@ func (a *api) eachObject(f host.ObjectFilter, fn func(host.ObjectInfo)) error {
 		}
 		f.After = infos[len(infos)-1].ID.String()
 	}
+}
+
+// busyElsewhere asks the other members for the plugin's live or connected
+// objects. A member that does not answer fails the check: removing the
+// plugin could close its sockets.
+func (a *api) busyElsewhere(ctx context.Context, plugin string) (names []string, n int, err error) {
+	call := ForwardedCall{Method: http.MethodGet, Path: "/v1/objects", Query: url.Values{"plugin": {plugin}, "limit": {strconv.Itoa(maxLimit)}}.Encode()}
+	for _, ans := range a.scatter(ctx, call) {
+		if ans.err != nil || ans.status != http.StatusOK {
+			return nil, 0, fmt.Errorf("cannot tell whether plugin %s is in use on %s, which did not answer; try again, or pass force=true", plugin, ans.member.Name)
+		}
+		var page ObjectList
+		if err := json.Unmarshal(ans.body, &page); err != nil {
+			return nil, 0, fmt.Errorf("cannot tell whether plugin %s is in use on %s: malformed answer", plugin, ans.member.Name)
+		}
+		for _, o := range page.Objects {
+			if o.State == host.StateLive || o.Conns > 0 {
+				if len(names) < 3 {
+					names = append(names, o.ID+" on "+ans.member.Name)
+				}
+				n++
+			}
+		}
+	}
+	return names, n, nil
 }

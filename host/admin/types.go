@@ -52,6 +52,9 @@ type ObjectSummary struct {
 type ObjectList struct {
 	Objects []ObjectSummary `json:"objects"`
 	Next    string          `json:"next"`
+	// Unreachable names the cluster members that did not answer, and why:
+	// their objects are missing from the list.
+	Unreachable []string `json:"unreachable,omitempty"`
 }
 
 // ObjectDetail is the body of GET /v1/objects/{plugin}/{name}.
@@ -97,7 +100,11 @@ type HostList struct {
 // HostStatus is one host in GET /v1/hosts.
 type HostStatus struct {
 	HostInfo
-	LiveObjects int `json:"live_objects"`
+	// ID is the host's member id in its cluster, stable across restarts.
+	ID          string `json:"id,omitempty"`
+	State       string `json:"state,omitempty"` // serving
+	LiveObjects int    `json:"live_objects"`
+	Conns       int    `json:"conns"`
 }
 
 func pluginOf(v host.PluginVersion) Plugin {

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/torpor-dev/torpor/host/admin"
+	"github.com/torpor-dev/torpor/internal/plugintest"
+)
+
+// startClusterOf starts n `torpor serve` processes whose embedded NATS
+// servers route to each other on loopback, without example plugins.
+func startClusterOf(t *testing.T, n int) []*server {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+	}
+	var out []*server
+	for i := range n {
+		var peers []string
+		for j, p := range ports {
+			if j != i {
+				peers = append(peers, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+			}
+		}
+		out = append(out, startServer(t, t.TempDir(), "--name", fmt.Sprintf("h%d", i+1), "--examples=false",
+			"--nats-cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--nats-peers", strings.Join(peers, ",")))
+	}
+	return out
+}
+
+func (s *server) hostNames(t *testing.T) string {
+	t.Helper()
+	var hl admin.HostList
+	s.adminGet(t, "/v1/hosts", &hl)
+	var names []string
+	for _, h := range hl.Hosts {
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// within polls cond every 50 ms until it holds or d passes.
+func within(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) admin(t *testing.T, method, path string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.adminURL+path, strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// Three hosts: one membership, plugins uploaded on one and removed on
+// another everywhere, object lists and evicts across hosts, and a host
+// killed with SIGKILL leaves the listing within 10 s.
+func TestClusterOfThreeProcesses(t *testing.T) {
+	ss := startClusterOf(t, 3)
+	for _, s := range ss {
+		if !within(15*time.Second, func() bool { return len(strings.Split(s.hostNames(t), ",")) == 3 }) {
+			t.Fatalf("host list on %s: %s, want three members", s.adminURL, s.hostNames(t))
+		}
+	}
+
+	wasm := plugintest.WAT(t, "plugins/counter-wat/counter.wat")
+	// JetStream elects its leader in the cluster's first seconds: until
+	// then an upload is deployed on the host only and answered 503.
+	var status int
+	var body string
+	if !within(30*time.Second, func() bool {
+		status, body = ss[0].admin(t, "POST", "/v1/plugins/counter", wasm)
+		return status == http.StatusCreated || status == http.StatusOK
+	}) {
+		t.Fatalf("upload on h1: %d %s", status, body)
+	}
+	for _, s := range ss[1:] {
+		if !within(15*time.Second, func() bool {
+			st, _ := s.admin(t, "GET", "/v1/plugins/counter", nil)
+			return st == http.StatusOK
+		}) {
+			t.Fatalf("plugin uploaded on h1 never reached %s", s.adminURL)
+		}
+	}
+	// Clients on the other two hosts use it.
+	a := ss[1].dial(t, "/counter/on-h2")
+	if got := a.ask(t, "inc"); got != "1" {
+		t.Fatalf("counter/on-h2 inc = %q", got)
+	}
+	b := ss[2].dial(t, "/counter/on-h3")
+	if got := b.ask(t, "inc"); got != "1" {
+		t.Fatalf("counter/on-h3 inc = %q", got)
+	}
+
+	// Any host lists every host's objects.
+	for _, s := range ss {
+		var list admin.ObjectList
+		s.adminGet(t, "/v1/objects", &list)
+		var ids []string
+		for _, o := range list.Objects {
+			ids = append(ids, o.ID+"@"+o.Owner)
+		}
+		if got := strings.Join(ids, ","); got != "counter/on-h2@h2,counter/on-h3@h3" {
+			t.Errorf("object list on %s: %s", s.adminURL, got)
+		}
+	}
+	// An evict through h1 reaches the object on h3; its socket stays open
+	// and the next frame wakes it with its state.
+	if st, body := ss[0].admin(t, "POST", "/v1/objects/counter/on-h3/evict", nil); st != http.StatusOK {
+		t.Fatalf("evict counter/on-h3 through h1: %d %s", st, body)
+	}
+	var detail admin.ObjectDetail
+	ss[1].adminGet(t, "/v1/objects/counter/on-h3", &detail)
+	if detail.State != "hibernated" || detail.Owner != "h3" {
+		t.Fatalf("counter/on-h3 through h2 after evict: %s on %s", detail.State, detail.Owner)
+	}
+	if got := b.ask(t, "inc"); got != "2" {
+		t.Fatalf("counter/on-h3 after evict: inc = %q", got)
+	}
+
+	// Removing a plugin in use anywhere needs force, and then goes from
+	// every host.
+	if st, body := ss[2].admin(t, "DELETE", "/v1/plugins/counter", nil); st != http.StatusConflict || !strings.Contains(body, "on h2") {
+		t.Fatalf("plugin rm on h3 while h2 has a client: %d %s", st, body)
+	}
+	if st, body := ss[2].admin(t, "DELETE", "/v1/plugins/counter?force=true", nil); st != http.StatusNoContent {
+		t.Fatalf("plugin rm --force on h3: %d %s", st, body)
+	}
+	for _, s := range ss {
+		if !within(15*time.Second, func() bool {
+			st, _ := s.admin(t, "GET", "/v1/plugins/counter", nil)
+			return st == http.StatusNotFound
+		}) {
+			t.Fatalf("plugin removed on h3 still on %s", s.adminURL)
+		}
+	}
+
+	// SIGKILL: the others list two members within 10 s.
+	killed := time.Now()
+	ss[2].cmd.Process.Kill()
+	<-ss[2].exited
+	for _, s := range ss[:2] {
+		if !within(10*time.Second-time.Since(killed), func() bool { return s.hostNames(t) == hostsBut(s, "h3") }) {
+			t.Fatalf("host list on %s 10 s after h3 was killed: %s", s.adminURL, s.hostNames(t))
+		}
+	}
+	t.Logf("h3 left both listings %s after SIGKILL", time.Since(killed).Round(100*time.Millisecond))
+}
+
+// hostsBut is the listing s should show of h1..h3 without gone: itself
+// first, then the others by name.
+func hostsBut(s *server, gone string) string {
+	self := s.name()
+	var names []string
+	for _, n := range []string{"h1", "h2", "h3"} {
+		if n != gone && n != self {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(append([]string{self}, names...), ",")
+}
+
+// name is the --name the server was started with.
+func (s *server) name() string {
+	args := s.cmd.Args
+	for i, a := range args {
+		if a == "--name" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
