@@ -133,6 +133,7 @@ func (ev *event) commit() error {
 func (ev *event) flush() {
 	o := ev.o
 	var frames, size uint64 // handed to connections, a broadcast once per receiver
+	var bs batches
 	for i := range ev.outputs {
 		out := &ev.outputs[i]
 		switch {
@@ -148,12 +149,14 @@ func (ev *event) flush() {
 					continue
 				}
 				c.c.Send(out.frame)
+				bs.note(c.c)
 				frames++
 				size += uint64(len(out.frame.Data))
 			}
 		default:
 			if c := o.conns[out.conn]; c != nil {
 				c.c.Send(out.frame)
+				bs.note(c.c)
 				frames++
 				size += uint64(len(out.frame.Data))
 			}
@@ -161,6 +164,7 @@ func (ev *event) flush() {
 		ev.outputs[i] = output{}
 	}
 	ev.outputs = ev.outputs[:0]
+	bs.end()
 	if frames > 0 {
 		o.h.counters.framesOut.Add(frames)
 		o.h.counters.bytesOut.Add(size)

@@ -104,7 +104,11 @@ func (s *Session) Message(ctx context.Context, kind abi.FrameKind, data []byte) 
 	if kind == abi.Text {
 		if m := s.o.autoResp.Load(); m != nil {
 			if resp, ok := (*m)[string(data)]; ok {
-				return s.c.Send(&Frame{Kind: abi.Text, Data: resp})
+				err := s.c.Send(&Frame{Kind: abi.Text, Data: resp})
+				if b, ok := s.c.(Batcher); ok {
+					b.Batch().End()
+				}
+				return err
 			}
 		}
 	}

@@ -120,27 +120,41 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		t.Fatalf("counter/on-h3 inc = %q", got)
 	}
 
-	// Any host lists every host's objects.
+	// Any host lists every object once, with its home as owner, whichever
+	// gateway its client came through.
+	owners := map[string]string{}
 	for _, s := range ss {
 		var list admin.ObjectList
 		s.adminGet(t, "/v1/objects", &list)
 		var ids []string
 		for _, o := range list.Objects {
-			ids = append(ids, o.ID+"@"+o.Owner)
+			ids = append(ids, o.ID)
+			if prev, ok := owners[o.ID]; ok && prev != o.Owner {
+				t.Errorf("%s listed with owner %s on one host, %s on another", o.ID, prev, o.Owner)
+			}
+			owners[o.ID] = o.Owner
 		}
-		if got := strings.Join(ids, ","); got != "counter/on-h2@h2,counter/on-h3@h3" {
+		if got := strings.Join(ids, ","); got != "counter/on-h2,counter/on-h3" {
 			t.Errorf("object list on %s: %s", s.adminURL, got)
 		}
 	}
-	// An evict through h1 reaches the object on h3; its socket stays open
-	// and the next frame wakes it with its state.
-	if st, body := ss[0].admin(t, "POST", "/v1/objects/counter/on-h3/evict", nil); st != http.StatusOK {
-		t.Fatalf("evict counter/on-h3 through h1: %d %s", st, body)
+	// An evict through a host that is not the object's home reaches it;
+	// the socket stays open and the next frame wakes it with its state.
+	home := owners["counter/on-h3"]
+	var through *server
+	for _, s := range ss {
+		if s.name() != home {
+			through = s
+			break
+		}
+	}
+	if st, body := through.admin(t, "POST", "/v1/objects/counter/on-h3/evict", nil); st != http.StatusOK {
+		t.Fatalf("evict counter/on-h3 (home %s) through %s: %d %s", home, through.name(), st, body)
 	}
 	var detail admin.ObjectDetail
-	ss[1].adminGet(t, "/v1/objects/counter/on-h3", &detail)
-	if detail.State != "hibernated" || detail.Owner != "h3" {
-		t.Fatalf("counter/on-h3 through h2 after evict: %s on %s", detail.State, detail.Owner)
+	through.adminGet(t, "/v1/objects/counter/on-h3", &detail)
+	if detail.State != "hibernated" || detail.Owner != home {
+		t.Fatalf("counter/on-h3 through %s after evict: %s on %s", through.name(), detail.State, detail.Owner)
 	}
 	if got := b.ask(t, "inc"); got != "2" {
 		t.Fatalf("counter/on-h3 after evict: inc = %q", got)
@@ -148,8 +162,8 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 
 	// Removing a plugin in use anywhere needs force, and then goes from
 	// every host.
-	if st, body := ss[2].admin(t, "DELETE", "/v1/plugins/counter", nil); st != http.StatusConflict || !strings.Contains(body, "on h2") {
-		t.Fatalf("plugin rm on h3 while h2 has a client: %d %s", st, body)
+	if st, body := ss[2].admin(t, "DELETE", "/v1/plugins/counter", nil); st != http.StatusConflict || !strings.Contains(body, "2 live or connected object(s)") {
+		t.Fatalf("plugin rm on h3 while clients are connected: %d %s", st, body)
 	}
 	if st, body := ss[2].admin(t, "DELETE", "/v1/plugins/counter?force=true", nil); st != http.StatusNoContent {
 		t.Fatalf("plugin rm --force on h3: %d %s", st, body)
@@ -197,4 +211,93 @@ func (s *server) name() string {
 		}
 	}
 	return ""
+}
+
+// uploadEverywhere uploads a plugin on ss[0] (retrying while JetStream
+// elects its leader) and waits until every host has it.
+func uploadEverywhere(t *testing.T, ss []*server, name string, wasm []byte) {
+	t.Helper()
+	var status int
+	var body string
+	if !within(30*time.Second, func() bool {
+		status, body = ss[0].admin(t, "POST", "/v1/plugins/"+name, wasm)
+		return status == http.StatusCreated || status == http.StatusOK
+	}) {
+		t.Fatalf("upload %s: %d %s", name, status, body)
+	}
+	for _, s := range ss[1:] {
+		if !within(15*time.Second, func() bool {
+			st, _ := s.admin(t, "GET", "/v1/plugins/"+name, nil)
+			return st == http.StatusOK
+		}) {
+			t.Fatalf("plugin %s never reached %s", name, s.adminURL)
+		}
+	}
+}
+
+func (s *server) relayBatches(t *testing.T) uint64 {
+	t.Helper()
+	var st struct {
+		Cluster struct {
+			Batches uint64 `json:"relay_batches"`
+		} `json:"cluster"`
+	}
+	s.adminGet(t, "/v1/stats", &st)
+	return st.Cluster.Batches
+}
+
+// Clients of one room on three hosts get every message exactly once, in
+// order per sender, and each broadcast crosses to each other gateway host
+// as one NATS message.
+func TestClusterRoomAcrossHosts(t *testing.T) {
+	ss := startClusterOf(t, 3)
+	uploadEverywhere(t, ss, "broadcast", plugintest.Go(t, "plugins/broadcast"))
+
+	const perHost, messages = 2, 20
+	var clients []*wsClient
+	for _, s := range ss {
+		for range perHost {
+			clients = append(clients, s.dial(t, "/broadcast/lobby"))
+		}
+	}
+	var before uint64
+	for _, s := range ss {
+		before += s.relayBatches(t)
+	}
+	for n := range messages {
+		for i, c := range clients {
+			if err := c.conn.WriteString(fmt.Sprintf("c%d-%d", i, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	total := messages * len(clients)
+	for i, c := range clients {
+		next := make([]int, len(clients))
+		for range total {
+			var from, n int
+			f := c.next(t)
+			if _, err := fmt.Sscanf(f, "c%d-%d", &from, &n); err != nil || from >= len(clients) {
+				t.Fatalf("client %d got %q", i, f)
+			}
+			if n != next[from] {
+				t.Fatalf("client %d: from c%d got message %d, want %d (lost, repeated or out of order)", i, from, n, next[from])
+			}
+			next[from]++
+		}
+		select {
+		case f := <-c.frames:
+			t.Fatalf("client %d: an extra frame %q", i, f)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var after uint64
+	for _, s := range ss {
+		after += s.relayBatches(t)
+	}
+	// Every message is one broadcast at the room's home; it reaches the
+	// two other hosts' sockets as one batch each.
+	if got, want := after-before, uint64(2*total); got != want {
+		t.Errorf("relay batches for %d broadcasts: %d, want %d (one per other gateway host)", total, got, want)
+	}
 }

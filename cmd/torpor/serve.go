@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -154,17 +155,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		metricsURL = "http://" + displayAddr(metricsLn.Addr().String()) + "/metrics"
 	}
 
-	gw := gateway.New(h, gateway.Options{
-		AllowedOrigins:   s.Origins,
-		HandshakeTimeout: s.HandshakeTimeout,
-		PingInterval:     s.PingInterval,
-		MaxFrame:         s.Host.Limits.FrameSize,
-		SendQueue:        s.SendQueue,
-		SendQueueBytes:   s.SendQueueBytes,
-		MaxConns:         s.MaxConns,
-		MaxPingRate:      s.PingRate,
-		Logger:           log,
-	})
+	var gwp atomic.Pointer[gateway.Gateway] // for the heartbeats, once it exists
 	started := time.Now()
 	cl, err := cluster.New(cluster.Options{
 		Name:          s.Cluster,
@@ -175,9 +166,14 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		ClusterListen: s.NATSClusterListen,
 		Peers:         s.NATSPeers,
 		Self:          cluster.Member{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: started},
-		Load:          func() (int, int) { return h.Metrics().ObjectsLive, gw.Conns() },
-		Plugins:       h,
-		Logger:        log,
+		Load: func() (objects, conns int) {
+			if gw := gwp.Load(); gw != nil {
+				conns = gw.Conns()
+			}
+			return h.Metrics().ObjectsLive, conns
+		},
+		Host:   h,
+		Logger: log,
 	})
 	if err != nil {
 		if metricsLn != nil {
@@ -189,6 +185,19 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	gw := gateway.New(h, gateway.Options{
+		Connector:        cl.Connector(),
+		AllowedOrigins:   s.Origins,
+		HandshakeTimeout: s.HandshakeTimeout,
+		PingInterval:     s.PingInterval,
+		MaxFrame:         s.Host.Limits.FrameSize,
+		SendQueue:        s.SendQueue,
+		SendQueueBytes:   s.SendQueueBytes,
+		MaxConns:         s.MaxConns,
+		MaxPingRate:      s.PingRate,
+		Logger:           log,
+	})
+	gwp.Store(gw)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -217,8 +226,11 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		Self:    admin.HostInfo{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: started},
 		Cluster: cl.AdminView(),
 		// MaxUpload and the rest keep their defaults.
-		Logger:    log,
-		Stats:     map[string]func() any{"gateway": func() any { return gw.Stats() }},
+		Logger: log,
+		Stats: map[string]func() any{
+			"gateway": func() any { return gw.Stats() },
+			"cluster": func() any { return cl.StatsView() },
+		},
 		Metrics:   metricsHandler,
 		Profiling: s.Pprof,
 	})

@@ -68,9 +68,9 @@ type Options struct {
 	// Load reports this host's live objects and open connections for its
 	// heartbeats; nil reports zeros.
 	Load func() (objects, conns int)
-	// Plugins is this host, which deploys and removes what the cluster's
-	// plugin store holds. Nil: plugins are not kept cluster-wide.
-	Plugins PluginHost
+	// Host is this host: it deploys and removes what the cluster's plugin
+	// store holds, and serves the objects homed here. Required.
+	Host *host.Host
 
 	// Heartbeat is how often a member announces itself; one silent for
 	// three beats is gone. Default DefaultHeartbeat.
@@ -79,14 +79,6 @@ type Options struct {
 	CallTimeout time.Duration
 	// Logger receives membership changes and failures; default slog.Default().
 	Logger *slog.Logger
-}
-
-// PluginHost is what the cluster needs of a host to keep its plugins in step
-// with the cluster's store.
-type PluginHost interface {
-	Deploy(ctx context.Context, name string, wasm []byte) (host.PluginVersion, error)
-	RemovePlugin(ctx context.Context, name string) error
-	PluginVersions(name string) ([]host.PluginVersion, error)
 }
 
 // Cluster is this host's membership in a cluster, until Close.
@@ -108,6 +100,8 @@ type Cluster struct {
 	members members
 	admin   adminServer
 	plugins pluginSync
+	homes   homes
+	relay   relay
 }
 
 // New starts the embedded server (or connects to Options.URL), joins the
@@ -123,6 +117,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.DataDir == "" {
 		return nil, errors.New("cluster: Options.DataDir is required")
+	}
+	if opts.Host == nil {
+		return nil, errors.New("cluster: Options.Host is required")
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
@@ -141,6 +138,9 @@ func New(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	opts.Self.ID = id
+	// The instance changes with every process: sessions relayed through
+	// this host belong to this process and end with it.
+	opts.Self.Instance = randomID()
 	if opts.Self.Started.IsZero() {
 		opts.Self.Started = time.Now()
 	}
@@ -159,13 +159,16 @@ func New(opts Options) (*Cluster, error) {
 		c.Close()
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
+	if err := c.relay.start(c); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := c.members.start(c); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if opts.Plugins != nil {
-		c.plugins.start(c)
-	}
+	c.plugins.start(c)
+	c.homes.start(c)
 	return c, nil
 }
 
@@ -209,6 +212,7 @@ func (c *Cluster) Close() error {
 	}
 	c.cancel()
 	c.admin.stop()
+	c.relay.stop()
 	c.wg.Wait()
 	if c.nc != nil {
 		c.nc.Drain()
@@ -334,9 +338,7 @@ func hostID(dataDir string) (string, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("cluster: host id: %w", err)
 	}
-	raw := make([]byte, 8)
-	rand.Read(raw)
-	id := hex.EncodeToString(raw)
+	id := randomID()
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("cluster: host id: %w", err)
 	}
@@ -348,4 +350,11 @@ func hostID(dataDir string) (string, error) {
 		return "", fmt.Errorf("cluster: host id: %w", err)
 	}
 	return id, nil
+}
+
+// randomID is 16 hex digits.
+func randomID() string {
+	raw := make([]byte, 8)
+	rand.Read(raw)
+	return hex.EncodeToString(raw)
 }

@@ -70,7 +70,7 @@ func startMember(t *testing.T, name string, port int, routes []string, dir strin
 		ClusterListen: fmt.Sprintf("127.0.0.1:%d", port),
 		Peers:         peers,
 		Self:          cluster.Member{Name: name, PublicURL: "wss://" + name},
-		Plugins:       h,
+		Host:          h,
 		Heartbeat:     200 * time.Millisecond,
 		Logger:        testlog.Discard(),
 	})

@@ -14,7 +14,8 @@ import (
 
 // Member is one host of the cluster as its heartbeats describe it.
 type Member struct {
-	ID        string    `json:"id"` // stable across restarts
+	ID        string    `json:"id"`       // stable across restarts
+	Instance  string    `json:"instance"` // this process of the host
 	Name      string    `json:"name"`
 	PublicURL string    `json:"public_url"`
 	AdminURL  string    `json:"admin_url"`
@@ -101,9 +102,13 @@ func (m *members) onBeat(msg *nats.Msg) {
 	}
 	mb.Seen = time.Now()
 	m.mu.Lock()
-	_, known := m.byID[mb.ID]
+	old, known := m.byID[mb.ID]
 	m.byID[mb.ID] = mb
 	m.mu.Unlock()
+	if known && old.Instance != mb.Instance && mb.ID != m.c.id {
+		// Restarted between two beats: its earlier process is gone.
+		m.gone(old)
+	}
 	if !known && mb.ID != m.c.id {
 		m.c.log.Info("cluster member joined", "member", mb.Name, "id", mb.ID, "public", mb.PublicURL)
 	}
@@ -117,7 +122,15 @@ func (m *members) onLeave(msg *nats.Msg) {
 	m.mu.Unlock()
 	if known && id != m.c.id {
 		m.c.log.Info("cluster member left", "member", mb.Name, "id", id)
+		m.gone(mb)
 	}
+}
+
+// gone ends the relayed sockets a member took with it: those it was home
+// to, here, and those it was gateway for, served here.
+func (m *members) gone(mb Member) {
+	m.c.relay.homeGone(mb)
+	m.c.relay.gatewayGone(mb)
 }
 
 // sweep forgets members silent for three heartbeats.
@@ -134,6 +147,7 @@ func (m *members) sweep() {
 	m.mu.Unlock()
 	for _, mb := range gone {
 		m.c.log.Warn("cluster member gone: no heartbeat for three intervals", "member", mb.Name, "id", mb.ID, "last_seen", mb.Seen)
+		m.gone(mb)
 	}
 }
 

@@ -42,30 +42,15 @@ func (p *pluginSync) start(c *Cluster) {
 // run opens the store, retrying until JetStream answers, then applies its
 // watch until the cluster closes.
 func (p *pluginSync) run(c *Cluster) {
-	var store jetstream.ObjectStore
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		// Short tries: before JetStream has a leader a request is not
-		// answered at all, and a long wait would only delay the next try.
-		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-		s, err := c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	store, ok := retryJetStream(c, "plugin store", func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket:      c.pluginBucket(),
 			Description: "torpor plugins, deployed by every host of the cluster",
 			Replicas:    c.replicas(),
 		})
-		cancel()
-		if err == nil {
-			store = s
-			break
-		}
-		if c.ctx.Err() != nil {
-			return
-		}
-		c.log.Debug("plugin store not reachable yet; retrying", "err", err, "in", wait)
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+	})
+	if !ok {
+		return
 	}
 	p.mu.Lock()
 	p.store = store
@@ -110,7 +95,7 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
 	defer cancel()
 	if info.Deleted {
-		err := c.opts.Plugins.RemovePlugin(ctx, name)
+		err := c.opts.Host.RemovePlugin(ctx, name)
 		switch {
 		case err == nil:
 			c.log.Info("plugin removed: the cluster removed it", "plugin", name)
@@ -120,7 +105,7 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 		return
 	}
 	want := info.Metadata[metaSHA256]
-	if want != "" && activeSHA(c.opts.Plugins, name) == want {
+	if want != "" && activeSHA(c.opts.Host, name) == want {
 		return // this host published it, or has it already
 	}
 	wasm, err := store.GetBytes(ctx, name)
@@ -133,7 +118,7 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 		c.log.Error("plugin in the cluster's store does not match its sha256; not deployed", "plugin", name)
 		return
 	}
-	v, err := c.opts.Plugins.Deploy(ctx, name, wasm)
+	v, err := c.opts.Host.Deploy(ctx, name, wasm)
 	if err != nil {
 		c.log.Error("could not deploy a plugin from the cluster's store", "plugin", name, "err", err)
 		return
@@ -141,7 +126,7 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 	c.log.Info("plugin deployed from the cluster's store", "plugin", name, "sha256", v.SHA256)
 }
 
-func activeSHA(ph PluginHost, name string) string {
+func activeSHA(ph *host.Host, name string) string {
 	vs, err := ph.PluginVersions(name)
 	if err != nil {
 		return ""

@@ -33,7 +33,7 @@ type conn struct {
 	g      *Gateway
 	id     host.ObjectID
 	remote string
-	sess   *host.Session // set before the upgrade, read-only after
+	sess   host.ClientSession // set before the upgrade, read-only after
 	nc     *netConn      // set by the upgrade, read-only after
 
 	// mu orders the upgrade against Send and against claims on cause, so

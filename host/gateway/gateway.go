@@ -87,6 +87,10 @@ import (
 
 // Options configures a Gateway. Zero fields take the documented defaults.
 type Options struct {
+	// Connector accepts the connections; default the host's own
+	// (host.Host.Local). A cluster passes its router, which relays a
+	// connection to the object's home when that is another host.
+	Connector host.Connector
 	// AllowedOrigins lists the exact Origin values ("https://example.com",
 	// compared without regard to case) whose pages may connect. Empty allows
 	// every origin: the gateway itself trusts no cookies or other ambient
@@ -199,13 +203,14 @@ func (o Options) withDefaults() Options {
 // that socket has queued frames; a socket's read loop does not finish until
 // its queue has drained, so Shutdown waits for those too.
 type Gateway struct {
-	h        *host.Host
-	opts     Options
-	log      *slog.Logger
-	upgrader *gws.Upgrader
-	frames   frameCache
-	stats    stats
-	open     atomic.Int64 // sockets open plus handshakes under way, against MaxConns
+	h         *host.Host
+	connector host.Connector
+	opts      Options
+	log       *slog.Logger
+	upgrader  *gws.Upgrader
+	frames    frameCache
+	stats     stats
+	open      atomic.Int64 // sockets open plus handshakes under way, against MaxConns
 
 	// epoch and pingStep drive each socket's MaxPingRate budget: pingStep
 	// is 1/MaxPingRate seconds in nanoseconds, 0 without a limit.
@@ -324,14 +329,18 @@ func New(h *host.Host, opts Options) *Gateway {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		h:      h,
-		opts:   opts,
-		log:    opts.Logger,
-		epoch:  time.Now(),
-		ctx:    ctx,
-		cancel: cancel,
-		conns:  map[*conn]struct{}{},
-		idle:   make(chan struct{}),
+		h:         h,
+		connector: opts.Connector,
+		opts:      opts,
+		log:       opts.Logger,
+		epoch:     time.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
+		conns:     map[*conn]struct{}{},
+		idle:      make(chan struct{}),
+	}
+	if g.connector == nil && h != nil {
+		g.connector = h.Local()
 	}
 	if opts.MaxPingRate > 0 {
 		g.pingStep = max(int64(time.Second)/int64(opts.MaxPingRate), 1)
@@ -423,7 +432,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{g: g, id: id, remote: r.RemoteAddr, drained: make(chan struct{}, 1)}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.HandshakeTimeout)
 	stop := context.AfterFunc(g.ctx, cancel) // Shutdown cuts the connect short
-	sess, err := g.h.Connect(ctx, host.ConnectRequest{
+	sess, err := g.connector.Connect(ctx, host.ConnectRequest{
 		Object: id,
 		Path:   r.URL.Path,
 		Query:  r.URL.RawQuery,
@@ -434,7 +443,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	if err != nil {
 		status, msg := refusal(id, err)
-		if errors.Is(err, host.ErrCannotStart) {
+		if errors.Is(err, host.ErrCannotStart) || errors.Is(err, host.ErrHomeUnavailable) {
 			w.Header().Set("Retry-After", "5")
 		}
 		if status == http.StatusInternalServerError {
@@ -687,6 +696,8 @@ func refusal(id host.ObjectID, err error) (int, string) {
 		return http.StatusServiceUnavailable, "too many connections to this object"
 	case errors.Is(err, host.ErrClosed):
 		return http.StatusServiceUnavailable, "server shutting down"
+	case errors.Is(err, host.ErrHomeUnavailable):
+		return http.StatusServiceUnavailable, "the host this object lives on is unavailable; try again later"
 	case errors.Is(err, host.ErrOverloaded), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "object overloaded: connect timed out"
 	case errors.Is(err, context.Canceled):

@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/torpor-dev/torpor/host"
+)
+
+// homes records which host is each object's home: the host whose store
+// holds its record and storage, and the only one that activates it. A home
+// is picked once, at the object's first activation, by rendezvous hashing
+// over the live members, and written to a JetStream KV bucket with create,
+// so that two gateways picking at once agree on the first write. It does
+// not move when hosts join.
+type homes struct {
+	mu    sync.Mutex
+	cache map[host.ObjectID]string // object → home host id; homes never move yet
+	kv    jetstream.KeyValue
+	ready chan struct{}
+}
+
+func (c *Cluster) homesBucket() string { return "torpor-" + c.opts.Name + "-homes" }
+
+func (hs *homes) start(c *Cluster) {
+	hs.cache = map[host.ObjectID]string{}
+	hs.ready = make(chan struct{})
+	c.wg.Go(func() {
+		kv, ok := retryJetStream(c, "homes bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+			return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      c.homesBucket(),
+				Description: "torpor: the home host of every object",
+				History:     1,
+				Replicas:    c.replicas(),
+			})
+		})
+		if !ok {
+			return
+		}
+		hs.mu.Lock()
+		hs.kv = kv
+		hs.mu.Unlock()
+		close(hs.ready)
+	})
+}
+
+// retryJetStream runs open until it succeeds or the cluster closes: in a
+// cluster, JetStream answers nothing until its servers elect a leader.
+func retryJetStream[T any](c *Cluster, what string, open func(context.Context) (T, error)) (T, bool) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		// Short tries: before JetStream has a leader a request is not
+		// answered at all, and a long wait would only delay the next try.
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		v, err := open(ctx)
+		cancel()
+		if err == nil {
+			return v, true
+		}
+		if c.ctx.Err() != nil {
+			var zero T
+			return zero, false
+		}
+		c.log.Debug("JetStream not reachable yet; retrying", "what", what, "err", err, "in", wait)
+		select {
+		case <-c.ctx.Done():
+			var zero T
+			return zero, false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// homeKey is id as a KV key: base64url keeps every name to the characters
+// keys allow.
+func homeKey(id host.ObjectID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id.String()))
+}
+
+// homeOf returns the id of id's home host, picking and recording one if the
+// object has none yet.
+func (c *Cluster) homeOf(ctx context.Context, id host.ObjectID) (string, error) {
+	hs := &c.homes
+	hs.mu.Lock()
+	home, ok := hs.cache[id]
+	hs.mu.Unlock()
+	if ok {
+		return home, nil
+	}
+	select {
+	case <-hs.ready:
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: the cluster's homes bucket is not available yet (JetStream starting)", host.ErrHomeUnavailable)
+	}
+	key := homeKey(id)
+	e, err := hs.kv.Get(ctx, key)
+	switch {
+	case err == nil:
+		home = string(e.Value())
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		home, err = c.claimHome(ctx, id, key)
+		if err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("%w: look up its home: %w", host.ErrHomeUnavailable, err)
+	}
+	hs.mu.Lock()
+	hs.cache[id] = home
+	hs.mu.Unlock()
+	return home, nil
+}
+
+// claimHome records a home for an object that has none: this host if its
+// store already holds the object (it ran here before the cluster knew it),
+// else the rendezvous pick among the serving members. Of two hosts claiming
+// at once, the first create wins and the other reads it.
+func (c *Cluster) claimHome(ctx context.Context, id host.ObjectID, key string) (string, error) {
+	pick := c.id
+	if _, err := c.opts.Host.Object(ctx, id); err != nil {
+		pick = rendezvous(id, c.Members())
+	}
+	if _, err := c.homes.kv.Create(ctx, key, []byte(pick)); err != nil {
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("%w: record its home: %w", host.ErrHomeUnavailable, err)
+		}
+		e, err := c.homes.kv.Get(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("%w: look up its home: %w", host.ErrHomeUnavailable, err)
+		}
+		return string(e.Value()), nil
+	}
+	return pick, nil
+}
+
+// rendezvous picks the serving member with the highest hash of (member,
+// object): every host computes the same pick from the same members, and a
+// member joining moves only the objects it would win.
+func rendezvous(id host.ObjectID, ms []Member) string {
+	var best string
+	var top uint64
+	for _, m := range ms {
+		if m.State != StateServing {
+			continue
+		}
+		sum := sha256.Sum256([]byte(m.ID + "\x00" + id.String()))
+		if score := binary.BigEndian.Uint64(sum[:8]); best == "" || score > top {
+			best, top = m.ID, score
+		}
+	}
+	return best
+}

@@ -1,0 +1,409 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host"
+)
+
+// The relay carries the sockets of objects homed on other hosts. A gateway
+// host that is not an object's home opens a remote session: the connect is
+// a request to the home, and the client's frames and close travel on the
+// home's session subject, in order per connection. The home answers
+// through a link per gateway process: frames for that gateway's sockets,
+// one NATS message per event however many of its sockets a broadcast
+// reaches, and closes and credits.
+//
+// Credits bound what is in flight: a gateway sends at most window frames
+// of a connection that the home has not yet handed to the object; the home
+// returns credit as it does. A slow object thus slows its remote senders
+// exactly as it slows local ones, and no queue grows without bound.
+//
+// Subjects, with instance the process id of the host (see Member.Instance):
+//
+//	torpor.v1.{cluster}.connect.{instance}  connect requests to a home
+//	torpor.v1.{cluster}.sess.{instance}     frames and closes to a home
+//	torpor.v1.{cluster}.gw.{instance}       frames, closes, credits to a gateway
+type relay struct {
+	c *Cluster
+
+	subs []*nats.Subscription
+
+	mu      sync.Mutex
+	remote  map[uint64]*remoteSession // this gateway's sessions, by ref
+	served  map[servedKey]*served     // sessions this home serves
+	links   map[string]*link          // by gateway instance
+	nextRef atomic.Uint64
+
+	stats RelayStats
+}
+
+// RelayStats count the relay's NATS messages, for metrics and tests.
+type RelayStats struct {
+	// Batches are home → gateway messages carrying frames: one per event
+	// and gateway host, however many of its sockets receive them.
+	Batches atomic.Uint64
+	// FramesIn are client frames sent gateway → home.
+	FramesIn atomic.Uint64
+	// Sessions are remote sessions open through this host as gateway.
+	Sessions atomic.Int64
+	// Served are remote sessions this host serves as home.
+	Served atomic.Int64
+}
+
+// Stats returns the relay's counters.
+func (c *Cluster) Stats() *RelayStats { return &c.relay.stats }
+
+// StatsView is the relay's counters as JSON for the admin API's stats.
+func (c *Cluster) StatsView() map[string]any {
+	s := &c.relay.stats
+	return map[string]any{
+		"members":         len(c.Members()),
+		"relay_batches":   s.Batches.Load(),
+		"relay_frames_in": s.FramesIn.Load(),
+		"relay_sessions":  s.Sessions.Load(),
+		"relay_served":    s.Served.Load(),
+	}
+}
+
+type servedKey struct {
+	gateway string
+	ref     uint64
+}
+
+// window is how many frames of one connection may be in flight to its home.
+const window = 256
+
+// Message types on the session and gateway subjects.
+const (
+	msgFrame  = 1 // gateway → home: one client frame
+	msgClose  = 2 // either way: a connection closed
+	msgBatch  = 3 // home → gateway: frames for sockets of that gateway
+	msgCredit = 4 // home → gateway: frames handed to the object
+)
+
+const instanceLen = 16 // hex digits of a Member.Instance
+
+func (c *Cluster) connectSubject(instance string) string { return c.subject + "connect." + instance }
+func (c *Cluster) sessSubject(instance string) string    { return c.subject + "sess." + instance }
+func (c *Cluster) gwSubject(instance string) string      { return c.subject + "gw." + instance }
+
+func (r *relay) start(c *Cluster) error {
+	r.c = c
+	r.remote = map[uint64]*remoteSession{}
+	r.served = map[servedKey]*served{}
+	r.links = map[string]*link{}
+	inst := c.opts.Self.Instance
+	for subj, fn := range map[string]nats.MsgHandler{
+		c.connectSubject(inst): r.onConnect,
+		c.sessSubject(inst):    r.onSession,
+		c.gwSubject(inst):      r.onGateway,
+	} {
+		sub, err := c.nc.Subscribe(subj, fn)
+		if err != nil {
+			return fmt.Errorf("cluster: subscribe to %s: %w", subj, err)
+		}
+		// A home may take a while with one connect (a wake); frames for
+		// other sockets must not wait behind it in a small buffer.
+		sub.SetPendingLimits(1<<20, 256<<20)
+		r.subs = append(r.subs, sub)
+	}
+	return nil
+}
+
+func (r *relay) stop() {
+	for _, s := range r.subs {
+		s.Unsubscribe()
+	}
+}
+
+// --- gateway side ---
+
+// Connector returns the host.Connector a gateway uses: this host's own
+// objects are connected locally, the others through their home.
+func (c *Cluster) Connector() host.Connector { return router{c} }
+
+type router struct{ c *Cluster }
+
+// connectCall is a connect request to a home.
+type connectCall struct {
+	Gateway string              `json:"gateway"` // the gateway's instance
+	Ref     uint64              `json:"ref"`     // the gateway's id for the socket
+	Object  host.ObjectID       `json:"object"`
+	Path    string              `json:"path"`
+	Query   string              `json:"query"`
+	Remote  string              `json:"remote"`
+	Header  map[string][]string `json:"header"`
+}
+
+// connectAnswer is a home's answer: the connection id, or why not.
+type connectAnswer struct {
+	ID uint64 `json:"id,omitempty"`
+	// Reject is a plugin's refusal, carried to the client as it gave it.
+	Reject *host.RejectError `json:"reject,omitempty"`
+	// Kind names a host sentinel error the gateway maps to a status.
+	Kind    string `json:"kind,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// sentinels are the host errors a connect answer carries by name.
+var sentinels = map[string]error{
+	"unknown_plugin": host.ErrUnknownPlugin,
+	"invalid_name":   host.ErrInvalidName,
+	"object_failed":  host.ErrObjectFailed,
+	"cannot_start":   host.ErrCannotStart,
+	"too_many_conns": host.ErrTooManyConns,
+	"closed":         host.ErrHomeUnavailable, // the home is shutting down
+	"overloaded":     host.ErrOverloaded,
+}
+
+func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host.Conn) (host.ClientSession, error) {
+	c := rt.c
+	if err := req.Object.Validate(); err != nil {
+		return nil, err
+	}
+	home, err := c.homeOf(ctx, req.Object)
+	if err != nil {
+		return nil, err
+	}
+	if home == c.id {
+		return c.opts.Host.Local().Connect(ctx, req, conn)
+	}
+	m, ok := c.Member(home)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: %s is not a live member", req.Object, host.ErrHomeUnavailable, home)
+	}
+	r := &c.relay
+	s := &remoteSession{r: r, home: m, ref: r.nextRef.Add(1), conn: conn, credit: make(chan struct{}, 1), credits: window}
+	// Registered before asking, so that frames the object sends from its
+	// connect handler find the socket; the gateway's conn queues them
+	// until the upgrade.
+	r.mu.Lock()
+	r.remote[s.ref] = s
+	r.mu.Unlock()
+	b, _ := json.Marshal(connectCall{
+		Gateway: c.opts.Self.Instance, Ref: s.ref, Object: req.Object,
+		Path: req.Path, Query: req.Query, Remote: req.Remote, Header: req.Header,
+	})
+	msg, err := c.nc.RequestWithContext(ctx, c.connectSubject(m.Instance), b)
+	if err != nil {
+		r.forget(s.ref)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("connect %s through %s: %w", req.Object, m.Name, err)
+		}
+		return nil, fmt.Errorf("%s: %w: %s: %w", req.Object, host.ErrHomeUnavailable, m.Name, err)
+	}
+	var ans connectAnswer
+	if err := json.Unmarshal(msg.Data, &ans); err != nil {
+		r.forget(s.ref)
+		return nil, fmt.Errorf("connect %s: malformed answer from %s: %w", req.Object, m.Name, err)
+	}
+	switch {
+	case ans.Reject != nil:
+		r.forget(s.ref)
+		return nil, ans.Reject
+	case ans.Kind != "":
+		r.forget(s.ref)
+		if e, ok := sentinels[ans.Kind]; ok {
+			return nil, fmt.Errorf("%s on %s: %w: %s", req.Object, m.Name, e, ans.Message)
+		}
+		return nil, fmt.Errorf("%s on %s: %s", req.Object, m.Name, ans.Message)
+	}
+	s.id = ans.ID
+	r.stats.Sessions.Add(1)
+	return s, nil
+}
+
+func (r *relay) forget(ref uint64) *remoteSession {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.remote[ref]
+	delete(r.remote, ref)
+	return s
+}
+
+// remoteSession is a socket on this gateway whose object lives elsewhere.
+type remoteSession struct {
+	r    *relay
+	home Member
+	ref  uint64
+	id   uint64    // the home's connection id
+	conn host.Conn // the gateway's socket
+
+	mu      sync.Mutex
+	credits int
+	closed  bool
+	credit  chan struct{} // signalled when credits arrive or the session ends
+}
+
+func (s *remoteSession) ID() uint64 { return s.id }
+
+// Message sends a client frame to the home once it has credit, waiting
+// until ctx ends (which the gateway reads as the object being overloaded).
+func (s *remoteSession) Message(ctx context.Context, kind abi.FrameKind, data []byte) error {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return host.ErrConnClosed
+		}
+		if s.credits > 0 {
+			s.credits--
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.credit:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: no credit from %s: %w", host.ErrOverloaded, s.home.Name, ctx.Err())
+		}
+	}
+	c := s.r.c
+	b := make([]byte, 0, 1+instanceLen+8+1+len(data))
+	b = append(b, msgFrame)
+	b = append(b, c.opts.Self.Instance...)
+	b = binary.BigEndian.AppendUint64(b, s.ref)
+	b = append(b, byte(kind))
+	b = append(b, data...)
+	if err := c.nc.Publish(c.sessSubject(s.home.Instance), b); err != nil {
+		return fmt.Errorf("relay a frame to %s: %w", s.home.Name, err)
+	}
+	s.r.stats.FramesIn.Add(1)
+	return nil
+}
+
+// Close tells the home the client went away.
+func (s *remoteSession) Close(_ context.Context, code int, reason string) error {
+	if !s.end() {
+		return nil
+	}
+	c := s.r.c
+	b := make([]byte, 0, 1+instanceLen+8+4+len(reason))
+	b = append(b, msgClose)
+	b = append(b, c.opts.Self.Instance...)
+	b = binary.BigEndian.AppendUint64(b, s.ref)
+	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
+	b = append(b, reason...)
+	return c.nc.Publish(c.sessSubject(s.home.Instance), b)
+}
+
+// end marks the session over and forgets it; false if it already was.
+func (s *remoteSession) end() bool {
+	s.mu.Lock()
+	was := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if was {
+		return false
+	}
+	s.r.forget(s.ref)
+	s.r.stats.Sessions.Add(-1)
+	select {
+	case s.credit <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// onGateway handles what homes send this gateway.
+func (r *relay) onGateway(msg *nats.Msg) {
+	b := msg.Data
+	if len(b) == 0 {
+		return
+	}
+	switch b[0] {
+	case msgBatch:
+		r.deliverBatch(b[1:])
+	case msgClose:
+		if len(b) < 1+8+4 {
+			return
+		}
+		ref := binary.BigEndian.Uint64(b[1:])
+		code := int(int32(binary.BigEndian.Uint32(b[9:])))
+		r.mu.Lock()
+		s := r.remote[ref]
+		r.mu.Unlock()
+		if s != nil && s.end() {
+			s.conn.Close(code, string(b[13:]))
+		}
+	case msgCredit:
+		if len(b) < 1+8+4 {
+			return
+		}
+		ref := binary.BigEndian.Uint64(b[1:])
+		n := int(binary.BigEndian.Uint32(b[9:]))
+		r.mu.Lock()
+		s := r.remote[ref]
+		r.mu.Unlock()
+		if s == nil {
+			return
+		}
+		s.mu.Lock()
+		s.credits = min(s.credits+n, window)
+		s.mu.Unlock()
+		select {
+		case s.credit <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// deliverBatch hands each frame of a batch to its sockets here, one
+// *host.Frame per frame so the gateway encodes it once for all of them.
+func (r *relay) deliverBatch(b []byte) {
+	for len(b) >= 1+4 {
+		kind := abi.FrameKind(b[0])
+		n := int(binary.BigEndian.Uint32(b[1:]))
+		b = b[5:]
+		if len(b) < n+4 {
+			return
+		}
+		f := &host.Frame{Kind: kind, Data: append([]byte(nil), b[:n]...)}
+		b = b[n:]
+		refs := int(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if len(b) < 8*refs {
+			return
+		}
+		r.mu.Lock()
+		for i := range refs {
+			if s := r.remote[binary.BigEndian.Uint64(b[8*i:])]; s != nil {
+				s.conn.Send(f)
+			}
+		}
+		r.mu.Unlock()
+		b = b[8*refs:]
+	}
+}
+
+// homeGone closes this gateway's sockets of objects homed on m: their
+// clients reconnect, and are refused with 503 until m is back.
+func (r *relay) homeGone(m Member) {
+	r.mu.Lock()
+	var ended []*remoteSession
+	for _, s := range r.remote {
+		if s.home.Instance == m.Instance {
+			ended = append(ended, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range ended {
+		if s.end() {
+			s.conn.Close(closeServiceRestart, "the host this object lives on went away; reconnect later")
+		}
+	}
+}
+
+// closeServiceRestart tells a client the server is restarting and it may
+// reconnect.
+const closeServiceRestart = 1012

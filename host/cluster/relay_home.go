@@ -1,0 +1,323 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/torpor-dev/torpor/abi"
+	"github.com/torpor-dev/torpor/host"
+)
+
+// --- home side ---
+
+// served is a connection this home serves for a remote gateway. Its frames
+// are handed to the object by a goroutine of its own, in order, so that a
+// slow object holds back only its own senders.
+type served struct {
+	key  servedKey
+	link *link
+	sess *host.Session
+	in   chan inbound  // bounded by the gateway's credit window
+	done chan struct{} // closed when the connection ends, whichever side ends it
+}
+
+type inbound struct {
+	close  bool
+	kind   abi.FrameKind
+	code   int
+	data   []byte
+	reason string
+}
+
+// connectTimeout bounds a connect a gateway relays; the gateway's own
+// handshake timeout is usually shorter and ends the wait first.
+const connectTimeout = 30 * time.Second
+
+func (r *relay) onConnect(msg *nats.Msg) {
+	var call connectCall
+	if err := json.Unmarshal(msg.Data, &call); err != nil || len(call.Gateway) != instanceLen {
+		r.answer(msg, connectAnswer{Message: "malformed connect request"})
+		return
+	}
+	// A connect may wake the object: it runs on a goroutine of its own so
+	// that frames for other sockets keep flowing.
+	r.c.wg.Go(func() { r.connect(msg, call) })
+}
+
+func (r *relay) connect(msg *nats.Msg, call connectCall) {
+	c := r.c
+	ln := r.link(call.Gateway)
+	key := servedKey{gateway: call.Gateway, ref: call.Ref}
+	rc := &remoteConn{link: ln, ref: call.Ref}
+	ctx, cancel := context.WithTimeout(c.ctx, connectTimeout)
+	defer cancel()
+	sess, err := c.opts.Host.Connect(ctx, host.ConnectRequest{
+		Object: call.Object, Path: call.Path, Query: call.Query, Remote: call.Remote, Header: call.Header,
+	}, rc)
+	if err != nil {
+		r.answer(msg, answerFor(err))
+		return
+	}
+	sv := &served{key: key, link: ln, sess: sess, in: make(chan inbound, window+1), done: make(chan struct{})}
+	r.mu.Lock()
+	r.served[key] = sv
+	r.mu.Unlock()
+	r.stats.Served.Add(1)
+	c.wg.Go(func() { r.serve(sv) })
+	r.answer(msg, connectAnswer{ID: sess.ID()})
+}
+
+func answerFor(err error) connectAnswer {
+	var rej *host.RejectError
+	if errors.As(err, &rej) {
+		return connectAnswer{Reject: rej}
+	}
+	for kind, e := range sentinels {
+		if errors.Is(err, e) {
+			return connectAnswer{Kind: kind, Message: err.Error()}
+		}
+	}
+	if errors.Is(err, host.ErrClosed) {
+		return connectAnswer{Kind: "closed", Message: err.Error()}
+	}
+	return connectAnswer{Kind: "internal", Message: err.Error()}
+}
+
+func (r *relay) answer(msg *nats.Msg, ans connectAnswer) {
+	b, _ := json.Marshal(ans)
+	if err := msg.Respond(b); err != nil {
+		r.c.log.Debug("could not answer a relayed connect", "err", err)
+	}
+}
+
+// onSession queues a gateway's frame or close for its connection.
+func (r *relay) onSession(msg *nats.Msg) {
+	b := msg.Data
+	if len(b) < 1+instanceLen+8 {
+		return
+	}
+	key := servedKey{gateway: string(b[1 : 1+instanceLen]), ref: binary.BigEndian.Uint64(b[1+instanceLen:])}
+	rest := b[1+instanceLen+8:]
+	var in inbound
+	switch b[0] {
+	case msgFrame:
+		if len(rest) < 1 {
+			return
+		}
+		in = inbound{kind: abi.FrameKind(rest[0]), data: append([]byte(nil), rest[1:]...)}
+	case msgClose:
+		if len(rest) < 4 {
+			return
+		}
+		in = inbound{close: true, code: int(int32(binary.BigEndian.Uint32(rest))), reason: string(rest[4:])}
+	default:
+		return
+	}
+	r.mu.Lock()
+	sv := r.served[key]
+	r.mu.Unlock()
+	if sv == nil {
+		return // the object closed it meanwhile
+	}
+	select {
+	case sv.in <- in:
+	default:
+		// Past the credit window: a gateway that does not keep to it is
+		// broken; its frame is dropped and its socket closed.
+		r.c.log.Warn("a gateway sent past its credit window; closing the socket", "gateway", key.gateway)
+		r.endServed(sv, 1008, "relay credit window exceeded")
+	}
+}
+
+// serve hands a remote connection's frames to the object until it closes.
+func (r *relay) serve(sv *served) {
+	c := r.c
+	handed := 0
+	for {
+		select {
+		case <-c.ctx.Done():
+			return // the host closes the object and its connections itself
+		case <-sv.done:
+			return
+		case in := <-sv.in:
+			if in.close {
+				r.dropServed(sv.key)
+				sv.sess.Close(c.ctx, in.code, in.reason)
+				return
+			}
+			err := sv.sess.Message(c.ctx, in.kind, in.data)
+			if errors.Is(err, host.ErrConnClosed) {
+				r.dropServed(sv.key)
+				return
+			}
+			if err != nil && c.ctx.Err() == nil {
+				c.log.Warn("relayed frame not delivered", "object", sv.sess.Object().String(), "err", err)
+			}
+			// Credit goes back in quarters of the window, so that a sender
+			// seldom waits and the home seldom writes.
+			if handed++; handed >= window/4 {
+				sv.link.credit(sv.key.ref, handed)
+				handed = 0
+			}
+		}
+	}
+}
+
+// dropServed forgets a served connection and stops its goroutine; it
+// reports whether it was still known.
+func (r *relay) dropServed(key servedKey) bool {
+	r.mu.Lock()
+	sv, ok := r.served[key]
+	if ok {
+		delete(r.served, key)
+		r.stats.Served.Add(-1)
+		close(sv.done)
+	}
+	r.mu.Unlock()
+	return ok
+}
+
+// endServed closes a served connection from the home's side.
+func (r *relay) endServed(sv *served, code int, reason string) {
+	r.dropServed(sv.key)
+	sv.link.close(sv.key.ref, code, reason)
+	r.c.wg.Go(func() { sv.sess.Close(r.c.ctx, code, reason) })
+}
+
+// gatewayGone reports every connection a gateway process held as closed
+// (1006: no close frame), since its sockets went with it.
+func (r *relay) gatewayGone(m Member) {
+	r.mu.Lock()
+	var ended []*served
+	for k, sv := range r.served {
+		if k.gateway == m.Instance {
+			ended = append(ended, sv)
+			delete(r.served, k)
+			r.stats.Served.Add(-1)
+			close(sv.done)
+		}
+	}
+	delete(r.links, m.Instance)
+	r.mu.Unlock()
+	for _, sv := range ended {
+		r.c.wg.Go(func() { sv.sess.Close(r.c.ctx, 1006, "gateway host gone") })
+	}
+}
+
+// link is this home's channel to one gateway process: the frames of an
+// event for that gateway's sockets gather here and leave as one message.
+type link struct {
+	r       *relay
+	gateway string // its instance
+	subject string
+
+	mu      sync.Mutex
+	pending []pendingFrame
+}
+
+type pendingFrame struct {
+	f    *host.Frame
+	refs []uint64
+}
+
+func (r *relay) link(gateway string) *link {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ln := r.links[gateway]
+	if ln == nil {
+		ln = &link{r: r, gateway: gateway, subject: r.c.gwSubject(gateway)}
+		r.links[gateway] = ln
+	}
+	return ln
+}
+
+// maxBatch bounds one batch message, under NATS's default 1 MiB payload.
+const maxBatch = 512 << 10
+
+// End sends the frames gathered since the last End.
+func (ln *link) End() {
+	ln.mu.Lock()
+	pending := ln.pending
+	ln.pending = nil
+	ln.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	b := []byte{msgBatch}
+	for _, p := range pending {
+		if len(b) > 1 && len(b)+len(p.f.Data)+9+8*len(p.refs) > maxBatch {
+			ln.publish(b)
+			b = []byte{msgBatch}
+		}
+		b = append(b, byte(p.f.Kind))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p.f.Data)))
+		b = append(b, p.f.Data...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p.refs)))
+		for _, ref := range p.refs {
+			b = binary.BigEndian.AppendUint64(b, ref)
+		}
+	}
+	ln.publish(b)
+}
+
+func (ln *link) publish(b []byte) {
+	if err := ln.r.c.nc.Publish(ln.subject, b); err != nil {
+		ln.r.c.log.Warn("relay to a gateway failed", "subject", ln.subject, "err", err)
+		return
+	}
+	ln.r.stats.Batches.Add(1)
+}
+
+func (ln *link) add(f *host.Frame, ref uint64) {
+	ln.mu.Lock()
+	if n := len(ln.pending); n > 0 && ln.pending[n-1].f == f {
+		ln.pending[n-1].refs = append(ln.pending[n-1].refs, ref)
+	} else {
+		ln.pending = append(ln.pending, pendingFrame{f: f, refs: []uint64{ref}})
+	}
+	ln.mu.Unlock()
+}
+
+func (ln *link) close(ref uint64, code int, reason string) {
+	ln.End() // frames sent before the close arrive before it
+	b := []byte{msgClose}
+	b = binary.BigEndian.AppendUint64(b, ref)
+	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
+	b = append(b, reason...)
+	ln.r.c.nc.Publish(ln.subject, b)
+}
+
+func (ln *link) credit(ref uint64, n int) {
+	b := []byte{msgCredit}
+	b = binary.BigEndian.AppendUint64(b, ref)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	ln.r.c.nc.Publish(ln.subject, b)
+}
+
+// remoteConn is the host.Conn of a relayed connection, at its home.
+type remoteConn struct {
+	link *link
+	ref  uint64
+}
+
+var _ host.Batcher = (*remoteConn)(nil)
+
+func (rc *remoteConn) Send(f *host.Frame) error {
+	rc.link.add(f, rc.ref)
+	return nil
+}
+
+func (rc *remoteConn) Batch() host.Batch { return rc.link }
+
+// Close closes the socket at its gateway; the object has forgotten it.
+func (rc *remoteConn) Close(code int, reason string) error {
+	rc.link.r.dropServed(servedKey{gateway: rc.link.gateway, ref: rc.ref})
+	rc.link.close(rc.ref, code, reason)
+	return nil
+}

@@ -1,0 +1,89 @@
+package host
+
+import (
+	"context"
+	"errors"
+
+	"github.com/torpor-dev/torpor/abi"
+)
+
+// ErrHomeUnavailable is returned for a connection to an object whose home
+// host is down or unreachable: the object refuses connections rather than
+// risk a second activation elsewhere.
+var ErrHomeUnavailable = errors.New("the object's home host is unavailable")
+
+// Connector accepts connections for objects wherever they live: the Host
+// for its own (Local), a cluster router for objects homed on other hosts.
+// A gateway talks to a Connector and does not care which.
+type Connector interface {
+	Connect(ctx context.Context, req ConnectRequest, c Conn) (ClientSession, error)
+}
+
+// ClientSession is a gateway's handle on one accepted connection, local
+// (*Session) or relayed to the object's home.
+type ClientSession interface {
+	// ID is the connection id, for logs.
+	ID() uint64
+	// Message delivers one frame from the client, in order per
+	// connection, blocking while the object cannot take it (until ctx ends).
+	Message(ctx context.Context, kind abi.FrameKind, data []byte) error
+	// Close tells the object the client went away.
+	Close(ctx context.Context, code int, reason string) error
+}
+
+// Local is the Connector for this host's own objects.
+func (h *Host) Local() Connector { return localConnector{h} }
+
+type localConnector struct{ h *Host }
+
+func (l localConnector) Connect(ctx context.Context, req ConnectRequest, c Conn) (ClientSession, error) {
+	s, err := l.h.Connect(ctx, req, c)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Batcher is a Conn that shares a transport with other connections (the
+// link to a remote gateway host). The host hands an event's frames to every
+// receiver and then ends each distinct Batch once, so that they travel
+// together: one message per transport, however many of its sockets receive
+// a broadcast.
+type Batcher interface {
+	Conn
+	Batch() Batch
+}
+
+// Batch is a transport's batch of frames, sent by End.
+type Batch interface {
+	End()
+}
+
+// batches gathers the distinct batches an event's frames went into.
+type batches struct {
+	few  [4]Batch
+	list []Batch
+}
+
+func (b *batches) note(c Conn) {
+	bc, ok := c.(Batcher)
+	if !ok {
+		return
+	}
+	bt := bc.Batch()
+	for _, x := range b.list {
+		if x == bt {
+			return
+		}
+	}
+	if b.list == nil {
+		b.list = b.few[:0]
+	}
+	b.list = append(b.list, bt)
+}
+
+func (b *batches) end() {
+	for _, bt := range b.list {
+		bt.End()
+	}
+}
