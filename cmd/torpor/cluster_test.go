@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
+
 	"github.com/torpor-dev/torpor/host/admin"
 	"github.com/torpor-dev/torpor/internal/plugintest"
 )
@@ -299,5 +301,101 @@ func TestClusterRoomAcrossHosts(t *testing.T) {
 	// two other hosts' sockets as one batch each.
 	if got, want := after-before, uint64(2*total); got != want {
 		t.Errorf("relay batches for %d broadcasts: %d, want %d (one per other gateway host)", total, got, want)
+	}
+}
+
+// refusal dials path and returns the HTTP status and Retry-After of a
+// refused upgrade (101 and "" if it was accepted).
+func (s *server) refusal(t *testing.T, path string) (int, string) {
+	t.Helper()
+	c := &wsClient{frames: make(chan string, 16), closed: make(chan uint16, 1)}
+	addr := strings.Replace(s.publicURL, "https://", "wss://", 1) + path
+	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, TlsConfig: s.tls.Clone(), HandshakeTimeout: 15 * time.Second})
+	if err == nil {
+		conn.NetConn().Close()
+		return http.StatusSwitchingProtocols, ""
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: no answer: %v", addr, err)
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// restart starts s again on its data dir with the flags it had.
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	// serve --data-dir D --listen A --admin-listen B --idle 1h, then extra.
+	return startServer(t, s.dataDir, s.cmd.Args[10:]...)
+}
+
+// The home of an object is killed: connects to that object answer 503 with
+// Retry-After through the other hosts, and its sockets held by them close
+// with 1012; other objects carry on. Back, it serves the committed state.
+func TestClusterDeadHome(t *testing.T) {
+	ss := startClusterOf(t, 3)
+	uploadEverywhere(t, ss, "counter", plugintest.WAT(t, "plugins/counter-wat/counter.wat"))
+
+	// Rooms through h1 until two have different homes, neither of them h1
+	// or one of them h1: what matters is a victim home other than h1.
+	clients := map[string]*wsClient{}
+	owner := map[string]string{}
+	var victim, survivor string
+	for i := 0; victim == "" || survivor == ""; i++ {
+		if i == 40 {
+			t.Fatalf("no two rooms with different homes in 40: %v", owner)
+		}
+		room := fmt.Sprintf("room%d", i)
+		c := ss[0].dial(t, "/counter/"+room)
+		if got := c.ask(t, "inc"); got != "1" {
+			t.Fatalf("%s: inc = %q", room, got)
+		}
+		var d admin.ObjectDetail
+		ss[0].adminGet(t, "/v1/objects/counter/"+room, &d)
+		clients[room], owner[room] = c, d.Owner
+		switch {
+		case victim == "" && d.Owner != "h1":
+			victim = room
+		case survivor == "" && victim != "" && d.Owner != owner[victim]:
+			survivor = room
+		}
+	}
+	if got := clients[victim].ask(t, "inc"); got != "2" {
+		t.Fatalf("%s: second inc = %q", victim, got)
+	}
+	dead := ss[1]
+	if owner[victim] == "h3" {
+		dead = ss[2]
+	}
+	dead.cmd.Process.Kill()
+	<-dead.exited
+
+	// Its relayed socket closes with 1012 once the members count it gone.
+	select {
+	case code := <-clients[victim].closed:
+		if code != 1012 {
+			t.Errorf("%s's socket through h1 closed with %d, want 1012", victim, code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s's socket through h1 stayed open after its home was killed", victim)
+	}
+	if st, retry := ss[0].refusal(t, "/counter/"+victim); st != http.StatusServiceUnavailable || retry == "" {
+		t.Errorf("connect to %s with its home down: %d, Retry-After %q; want 503 with Retry-After", victim, st, retry)
+	}
+	if owner[survivor] != dead.name() {
+		if got := clients[survivor].ask(t, "inc"); got != "2" {
+			t.Errorf("%s (home %s) with %s down: inc = %q", survivor, owner[survivor], dead.name(), got)
+		}
+	}
+
+	dead.restart(t)
+	if !within(15*time.Second, func() bool {
+		st, _ := ss[0].refusal(t, "/counter/"+victim)
+		return st == http.StatusSwitchingProtocols
+	}) {
+		t.Fatalf("%s still refused after its home came back", victim)
+	}
+	c := ss[0].dial(t, "/counter/"+victim)
+	if got := c.ask(t, "get"); got != "2" {
+		t.Errorf("%s after its home came back: get = %q, want the committed 2", victim, got)
 	}
 }
