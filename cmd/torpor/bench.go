@@ -61,6 +61,8 @@ type benchFlags struct {
 	insecure    bool
 	caFile      string
 	serverPID   int
+	serverPIDs  []int // every --server-pid; serverPID is the first
+	urls        []string
 	baseline    bool
 	allowRemote bool
 	output      string
@@ -112,7 +114,7 @@ found faults (lost, duplicate, reordered, corrupt or misrouted frames).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.url, "url", "wss://127.0.0.1:8443/broadcast/{room}", "WebSocket URL; {room} is replaced by each room's name")
+	fs.StringSliceVar(&f.urls, "url", []string{"wss://127.0.0.1:8443/broadcast/{room}"}, "WebSocket URL; {room} is replaced by each room's name. Several (comma-separated or repeated), for the hosts of a cluster: each room's clients are spread over them round-robin")
 	fs.StringVar(&f.preset, "preset", "", "a named shape: "+strings.Join(names, ", "))
 	d := defaultBenchShape
 	fs.IntVar(&f.shape.Rooms, "rooms", d.Rooms, "rooms")
@@ -127,7 +129,7 @@ found faults (lost, duplicate, reordered, corrupt or misrouted frames).`,
 	fs.IntVar(&f.concurrency, "connect-concurrency", 32, "handshakes at once")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (a dev certificate)")
 	fs.StringVar(&f.caFile, "ca", "", "PEM file of certificates to trust for wss:// (e.g. DATA_DIR/"+devCertFile+")")
-	fs.IntVar(&f.serverPID, "server-pid", 0, "PID of the server, to read its CPU time and RSS from /proc")
+	fs.IntSliceVar(&f.serverPIDs, "server-pid", nil, "PID of the server, to read its CPU time and RSS from /proc; several (comma-separated or repeated) for a cluster's hosts, added up")
 	fs.BoolVar(&f.baseline, "baseline", false, "also run the shape against a plain gws broadcast server and report the ratio")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a target that is not on this machine")
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
@@ -213,6 +215,25 @@ func bench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
 	if err := f.shape.Validate(); err != nil {
 		return err
 	}
+	if len(f.urls) == 0 {
+		return fmt.Errorf("--url: give at least one WebSocket URL")
+	}
+	f.url = f.urls[0]
+	if len(f.serverPIDs) > 0 {
+		f.serverPID = f.serverPIDs[0]
+	}
+	if f.baseline && len(f.urls) > 1 {
+		return fmt.Errorf("--baseline compares with one plain gws server: give one --url")
+	}
+	for _, u := range f.urls[1:] {
+		h, err := loadgen.CheckURL(u)
+		if err != nil {
+			return err
+		}
+		if !f.allowRemote && !loadgen.IsLoopback(h) {
+			return fmt.Errorf("target %s is not on this machine (localhost or a loopback address); pass --allow-remote to load a remote server", h)
+		}
+	}
 	host, err := loadgen.CheckURL(f.url)
 	if err != nil {
 		return err
@@ -241,6 +262,7 @@ func bench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
 	progress := progressPrinter(stdout, f.output == "table")
 	opts := loadgen.Options{
 		URL:                f.url,
+		Spread:             f.urls[1:],
 		TLS:                tlsConf,
 		Shape:              f.shape,
 		Drain:              f.drain,
@@ -248,6 +270,7 @@ func bench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
 		RoomPrefix:         f.roomPrefix,
 		ConnectConcurrency: f.concurrency,
 		ServerPID:          f.serverPID,
+		OtherServerPIDs:    tail(f.serverPIDs),
 		Progress:           progress.update("target"),
 	}
 	rep.Target, err = loadgen.Run(ctx, opts)
@@ -316,7 +339,7 @@ func benchBaseline(ctx context.Context, f *benchFlags, opts loadgen.Options, pro
 	}
 	opts.URL = b.url(f.url)
 	opts.TLS = b.tls
-	opts.ServerPID = b.pid()
+	opts.ServerPID, opts.OtherServerPIDs, opts.Spread = b.pid(), nil, nil
 	opts.Progress = progress.update("baseline")
 	res, err := loadgen.Run(ctx, opts)
 	if serr := b.stop(); serr != nil && err == nil {
@@ -522,4 +545,12 @@ func pct(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// tail is every element but the first.
+func tail(s []int) []int {
+	if len(s) < 2 {
+		return nil
+	}
+	return s[1:]
 }

@@ -34,7 +34,7 @@ type conn struct {
 	id     host.ObjectID
 	remote string
 	sess   host.ClientSession // set before the upgrade, read-only after
-	nc     *netConn      // set by the upgrade, read-only after
+	nc     *netConn           // set by the upgrade, read-only after
 
 	// mu orders the upgrade against Send and against claims on cause, so
 	// that frames sent during connect are flushed first and exactly one

@@ -33,6 +33,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -106,6 +107,11 @@ type Options struct {
 	// URL is a ws:// or wss:// URL with {room} where the room's name goes,
 	// e.g. wss://127.0.0.1:8443/broadcast/{room}.
 	URL string
+	// Spread are further URL templates, for servers that form one cluster:
+	// client k of every room connects through the (k mod n)th of URL and
+	// Spread, so a room's clients are spread round-robin over the hosts and
+	// a broadcast crosses between them. Same scheme as URL.
+	Spread []string
 	// TLS is the client configuration for wss://; nil verifies against the
 	// system's roots.
 	TLS   *tls.Config
@@ -118,6 +124,9 @@ type Options struct {
 	// ServerPID, if not 0, is the server process whose CPU and RSS the
 	// run reads from /proc.
 	ServerPID int
+	// OtherServerPIDs are more server processes (the other hosts of a
+	// cluster): their CPU and RSS are added to ServerPID's.
+	OtherServerPIDs []int
 	// AfterClose, if not 0, is how long after the sockets close the run
 	// reads the server's RSS once more (ServerReport.RSSAfterClose): does
 	// the memory the clients took come back once they leave?
@@ -312,6 +321,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, u := range o.Spread {
+		if _, err := CheckURL(u); err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(u, "wss://") != strings.HasPrefix(o.URL, "wss://") {
+			return nil, fmt.Errorf("URL %q: every URL needs the same scheme as %q", u, o.URL)
+		}
+	}
+	if len(o.OtherServerPIDs) > 0 && o.ServerPID == 0 {
+		return nil, errors.New("OtherServerPIDs need ServerPID")
+	}
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Second
 	}
@@ -340,7 +360,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	if o.ServerPID != 0 {
-		if _, err := SampleProcess(o.ServerPID); err != nil {
+		if _, err := o.sampleServers(); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
@@ -373,7 +393,7 @@ type runner struct {
 
 type room struct {
 	index   uint32
-	url     string
+	urls    []string    // client k connects through urls[k % len(urls)]
 	members []*receiver // connected sockets, set after the connect phase
 	senders []*sender
 }
@@ -382,7 +402,11 @@ func newRunner(o Options) *runner {
 	r := &runner{o: o, epoch: time.Now()}
 	for i := range o.Shape.Rooms {
 		name := fmt.Sprintf("%s%d", o.RoomPrefix, i)
-		r.rooms = append(r.rooms, &room{index: uint32(i), url: strings.ReplaceAll(o.URL, "{room}", name)})
+		rm := &room{index: uint32(i)}
+		for _, u := range append([]string{o.URL}, o.Spread...) {
+			rm.urls = append(rm.urls, strings.ReplaceAll(u, "{room}", name))
+		}
+		r.rooms = append(r.rooms, rm)
 	}
 	r.receivers = make([]*receiver, o.Shape.Conns())
 	r.setPhase("connect")
@@ -404,7 +428,7 @@ func (r *runner) sample() (samples, error) {
 	var s samples
 	var err error
 	if r.o.ServerPID != 0 {
-		if s.server, err = SampleProcess(r.o.ServerPID); err != nil {
+		if s.server, err = r.o.sampleServers(); err != nil {
 			return s, fmt.Errorf("server: %w", err)
 		}
 	}
@@ -543,7 +567,7 @@ func (r *runner) dial(i int) {
 	rm := r.rooms[i/s.Clients]
 	rc := &receiver{run: r, index: i, room: rm, tracks: make([]track, s.Senders)}
 	opt := &gws.ClientOption{
-		Addr:               rm.url,
+		Addr:               rm.urls[(i%s.Clients)%len(rm.urls)],
 		HandshakeTimeout:   10 * time.Second,
 		ReadMaxPayloadSize: max(s.Payload, 64<<10),
 		NewDialer: func() (gws.Dialer, error) {
@@ -799,4 +823,23 @@ func (r *runner) progress() Progress {
 	}
 	p.Missing = max(0, r.expected.Load()-arrived)
 	return p
+}
+
+// sampleServers reads ServerPID and every OtherServerPIDs process and adds
+// them up.
+func (o *Options) sampleServers() (ProcSample, error) {
+	sum, err := SampleProcess(o.ServerPID)
+	if err != nil {
+		return sum, err
+	}
+	for _, pid := range o.OtherServerPIDs {
+		p, err := SampleProcess(pid)
+		if err != nil {
+			return sum, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		sum.CPU += p.CPU
+		sum.RSS += p.RSS
+		sum.Procs += p.Procs
+	}
+	return sum, nil
 }

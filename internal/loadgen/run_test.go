@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,5 +204,31 @@ func TestCheckerCatchesFaults(t *testing.T) {
 				t.Errorf("received %d of %d expected, want %d", d.Received, d.Expected, wantReceived)
 			}
 		})
+	}
+}
+
+func TestSpreadURLsRoundRobin(t *testing.T) {
+	o := Options{
+		URL:    "wss://a:1/broadcast/{room}",
+		Spread: []string{"wss://b:1/broadcast/{room}", "wss://c:1/broadcast/{room}"},
+		Shape:  Shape{Rooms: 2, Clients: 4, Payload: 128, Duration: time.Second},
+	}
+	o.RoomPrefix = "r"
+	r := newRunner(o)
+	var got []string
+	for i := range o.Shape.Conns() {
+		rm := r.rooms[i/o.Shape.Clients]
+		got = append(got, rm.urls[(i%o.Shape.Clients)%len(rm.urls)])
+	}
+	want := []string{
+		"wss://a:1/broadcast/r0", "wss://b:1/broadcast/r0", "wss://c:1/broadcast/r0", "wss://a:1/broadcast/r0",
+		"wss://a:1/broadcast/r1", "wss://b:1/broadcast/r1", "wss://c:1/broadcast/r1", "wss://a:1/broadcast/r1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("clients' URLs:\n got %v\nwant %v", got, want)
+	}
+	o.Spread = []string{"ws://b:1/broadcast/{room}"}
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "same scheme") {
+		t.Errorf("mixed schemes: %v", err)
 	}
 }
