@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/torpor-dev/torpor/host/admin"
 	"github.com/torpor-dev/torpor/internal/plugintest"
@@ -237,15 +239,35 @@ func uploadEverywhere(t *testing.T, ss []*server, name string, wasm []byte) {
 	}
 }
 
+// relayBatches reads torpor_cluster_relay_messages_total{kind="batch"} from
+// the host's /metrics.
 func (s *server) relayBatches(t *testing.T) uint64 {
 	t.Helper()
-	var st struct {
-		Cluster struct {
-			Batches uint64 `json:"relay_batches"`
-		} `json:"cluster"`
+	req, _ := http.NewRequest("GET", s.adminURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.adminGet(t, "/v1/stats", &st)
-	return st.Cluster.Batches
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	fam := fams["torpor_cluster_relay_messages_total"]
+	if fam == nil {
+		t.Fatal("no torpor_cluster_relay_messages_total in /metrics")
+	}
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "kind" && l.GetValue() == "batch" {
+				return uint64(m.GetCounter().GetValue())
+			}
+		}
+	}
+	t.Fatal(`no kind="batch" series in torpor_cluster_relay_messages_total`)
+	return 0
 }
 
 // Clients of one room on three hosts get every message exactly once, in

@@ -165,6 +165,8 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		Listen:        s.NATSListen,
 		ClusterListen: s.NATSClusterListen,
 		Peers:         s.NATSPeers,
+		Token:         s.NATSToken,
+		MaxFrame:      s.Host.Limits.FrameSize,
 		Self:          cluster.Member{Name: opts.Name, PublicURL: publicURL, AdminURL: adminURL, Version: version, Started: started},
 		Load: func() (objects, conns int) {
 			if gw := gwp.Load(); gw != nil {
@@ -208,7 +210,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	mux.Handle("GET /_demo/", demo)
 	mux.Handle("/", gw)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	metricsHandler := metrics.Handler(h, gw, log)
+	metricsHandler := metrics.Handler(h, gw, log, cl.Collector())
 	publicSrv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: s.HandshakeTimeout, // also bounds the TLS handshake

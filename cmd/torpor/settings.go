@@ -56,6 +56,7 @@ type serveSettings struct {
 	NATSPeers         []string
 	NATSURL           string
 	NATSCreds         string
+	NATSToken         string
 
 	// Host holds the host's own settings (idle, pool, mailbox, failures,
 	// alarm retries and every limit), bound to flags field by field.
@@ -88,6 +89,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&s.NATSPeers, "nats-peers", nil, "route URLs of other hosts' embedded NATS servers, comma-separated, e.g. nats-route://10.0.0.2:6222")
 	fs.StringVar(&s.NATSURL, "nats", "", "join this existing NATS (nats://host:4222) instead of embedding a server")
 	fs.StringVar(&s.NATSCreds, "nats-creds", "", "credentials file for --nats")
+	fs.StringVar(&s.NATSToken, "nats-token", "", "shared secret of the cluster's embedded NATS servers: required of every route (give every host the same) and of clients of --nats-listen. Without it, anyone who reaches --nats-cluster-listen can join")
 
 	fs.DurationVar(&s.Host.Idle, "idle", o.Idle, "hibernate an object after this long without events")
 	fs.IntVar(&s.Host.Prewarm, "prewarm", o.Prewarm, "initialised instances kept ready per plugin, for fast wakes")
@@ -221,6 +223,9 @@ func (s *serveSettings) validate() error {
 	}
 	if s.NATSURL != "" && (s.NATSListen != "" || s.NATSClusterListen != "" || len(s.NATSPeers) > 0) {
 		return fmt.Errorf("--nats joins an existing NATS; --nats-listen, --nats-cluster-listen and --nats-peers are for the embedded server instead")
+	}
+	if s.NATSToken != "" && s.NATSURL != "" {
+		return fmt.Errorf("--nats-token is for the embedded server; with --nats, use --nats-creds")
 	}
 	if s.NATSCreds != "" && s.NATSURL == "" {
 		return fmt.Errorf("--nats-creds is for --nats")

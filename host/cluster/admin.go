@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -60,10 +62,12 @@ func (c *Cluster) ServeAdmin(h http.Handler, mark func(context.Context) context.
 		case <-c.ctx.Done():
 			return
 		}
-		c.wg.Go(func() {
+		if !c.goSafe(func() {
 			defer func() { <-s.slots }()
 			c.serveCall(h, mark, msg)
-		})
+		}) {
+			<-s.slots
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to admin calls: %w", err)
@@ -80,24 +84,53 @@ func (s *adminServer) stop() {
 	}
 }
 
+// forwardable reports whether a call is one a member forwards: the reads
+// and evicts that span the cluster. Nothing else is served to NATS peers,
+// which hold no admin token.
+func forwardable(call Call) bool {
+	switch call.Method {
+	case http.MethodGet:
+		return call.Path == "/v1/objects" || strings.HasPrefix(call.Path, "/v1/objects/")
+	case http.MethodPost:
+		return strings.HasPrefix(call.Path, "/v1/objects/") && strings.HasSuffix(call.Path, "/evict")
+	}
+	return false
+}
+
 func (c *Cluster) serveCall(h http.Handler, mark func(context.Context) context.Context, msg *nats.Msg) {
 	var call Call
 	ans := Answer{Status: http.StatusBadRequest}
-	if err := json.Unmarshal(msg.Data, &call); err != nil || call.Method == "" || call.Path == "" || call.Path[0] != '/' {
-		ans.Body, _ = json.Marshal(map[string]string{"error": "malformed forwarded admin call"})
-	} else {
-		target := call.Path
-		if call.Query != "" {
-			target += "?" + call.Query
-		}
+	refuse := func(why string) { ans.Body, _ = json.Marshal(map[string]string{"error": why}) }
+	switch err := json.Unmarshal(msg.Data, &call); {
+	case err != nil:
+		refuse("malformed forwarded admin call")
+	case !forwardable(call):
+		ans.Status = http.StatusForbidden
+		refuse("not an admin call members forward")
+	default:
+		target := &url.URL{Path: call.Path, RawQuery: call.Query}
 		ctx, cancel := context.WithTimeout(c.ctx, c.opts.CallTimeout)
-		r := httptest.NewRequestWithContext(mark(ctx), call.Method, target, bytes.NewReader(call.Body))
+		r, err := http.NewRequestWithContext(mark(ctx), call.Method, target.String(), bytes.NewReader(call.Body))
+		if err != nil {
+			cancel()
+			refuse("malformed forwarded admin call: " + err.Error())
+			break
+		}
 		if len(call.Body) > 0 {
 			r.Header.Set("Content-Type", "application/json")
 		}
 		r.RemoteAddr = "cluster"
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					c.log.Error("panic in a forwarded admin call; contained", "panic", fmt.Sprint(v))
+					w = httptest.NewRecorder()
+					w.WriteHeader(http.StatusInternalServerError)
+				}
+			}()
+			h.ServeHTTP(w, r)
+		}()
 		cancel()
 		ans = Answer{Status: w.Code, Body: w.Body.Bytes()}
 	}

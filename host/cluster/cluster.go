@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,13 @@ import (
 
 	"github.com/torpor-dev/torpor/host"
 )
+
+// routeUser is the user name routes authenticate with (see Options.Token).
+const routeUser = "torpor"
+
+// relayOverhead is room for a relayed frame's header within one NATS
+// message.
+const relayOverhead = 64 << 10
 
 // Defaults of Options.
 const (
@@ -72,6 +80,14 @@ type Options struct {
 	// store holds, and serves the objects homed here. Required.
 	Host *host.Host
 
+	// MaxFrame is the largest WebSocket frame the hosts carry: NATS
+	// messages are sized to hold one relayed frame. Default 1 MiB.
+	MaxFrame int
+	// Token, when set, is required of every other server routing to the
+	// embedded one and of every client of its listener: without it, anyone
+	// who can reach --nats-cluster-listen could join the cluster.
+	Token string
+
 	// Heartbeat is how often a member announces itself; one silent for
 	// three beats is gone. Default DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -87,15 +103,20 @@ type Cluster struct {
 	id   string
 	log  *slog.Logger
 
-	srv *server.Server // nil when joined to an existing NATS
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	srv       *server.Server // nil when joined to an existing NATS
+	natsToken string         // the embedded server's client token
+	nc        *nats.Conn
+	js        jetstream.JetStream
 
 	subject string // torpor.v1.{cluster}.
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// goMu orders goroutines started from NATS callbacks with Close: none
+	// starts once Close has begun waiting.
+	goMu   sync.Mutex
+	closed bool
 
 	members members
 	admin   adminServer
@@ -126,6 +147,9 @@ func New(opts Options) (*Cluster, error) {
 	}
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 5 * time.Second
+	}
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = 1 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -207,12 +231,15 @@ func (c *Cluster) ClientURL() string {
 // three missed heartbeats. Then it stops the connection and the embedded
 // server.
 func (c *Cluster) Close() error {
+	c.cancel() // first: no heartbeat follows the leave
 	if c.nc != nil && c.nc.IsConnected() {
 		c.members.leave()
 	}
-	c.cancel()
 	c.admin.stop()
 	c.relay.stop()
+	c.goMu.Lock()
+	c.closed = true
+	c.goMu.Unlock()
 	c.wg.Wait()
 	if c.nc != nil {
 		c.nc.Drain()
@@ -247,6 +274,10 @@ func (c *Cluster) connect() error {
 			return fmt.Errorf("cluster: connect to NATS at %s: %w", c.opts.URL, err)
 		}
 		c.nc = nc
+		if max := nc.MaxPayload(); max < int64(c.opts.MaxFrame)+relayOverhead {
+			c.log.Warn("the NATS server's max_payload is smaller than a frame and its header: larger frames relayed between hosts will fail; raise max_payload or lower --frame-size",
+				"max_payload", max, "frame_size", c.opts.MaxFrame)
+		}
 		return nil
 	}
 	srv, err := c.embed()
@@ -254,6 +285,9 @@ func (c *Cluster) connect() error {
 		return err
 	}
 	c.srv = srv
+	if c.natsToken != "" {
+		nopts = append(nopts, nats.Token(c.natsToken))
+	}
 	nc, err := nats.Connect("", append(nopts, nats.InProcessServer(srv))...)
 	if err != nil {
 		srv.Shutdown()
@@ -276,6 +310,18 @@ func (c *Cluster) embed() (*server.Server, error) {
 		// The store and the instances are the host's memory; JetStream
 		// keeps small buckets and needs little.
 		JetStreamMaxMemory: 64 << 20,
+		// A relayed frame and its header fit one message.
+		MaxPayload: int32(min(c.opts.MaxFrame+relayOverhead, 64<<20)),
+	}
+	token := c.opts.Token
+	if token == "" && c.opts.Listen == "" {
+		// The loopback listener routing needs is for no one: a random
+		// token keeps other local users off it.
+		token = randomID() + randomID()
+	}
+	if token != "" {
+		o.Authorization = token
+		c.natsToken = token
 	}
 	if c.opts.Listen != "" {
 		h, p, err := splitAddr(c.opts.Listen, "--nats-listen")
@@ -293,6 +339,11 @@ func (c *Cluster) embed() (*server.Server, error) {
 			return nil, err
 		}
 		o.Cluster = server.ClusterOpts{Name: c.opts.Name, Host: h, Port: p}
+		if c.opts.Token != "" {
+			// Routes authenticate with the shared token; each host's
+			// --nats-peers carry it as nats-route://torpor:TOKEN@host:port.
+			o.Cluster.Username, o.Cluster.Password = routeUser, c.opts.Token
+		}
 		if o.DontListen {
 			// nats-server starts routing only once its client listener is
 			// up: without --nats-listen, one on a loopback port of its own
@@ -303,6 +354,11 @@ func (c *Cluster) embed() (*server.Server, error) {
 			routes := server.RoutesFromStr(peer)
 			if len(routes) == 0 || routes[0].Host == "" {
 				return nil, fmt.Errorf("cluster: --nats-peers %q: want a route URL such as nats-route://10.0.0.2:6222", peer)
+			}
+			for _, u := range routes {
+				if c.opts.Token != "" && u.User == nil {
+					u.User = url.UserPassword(routeUser, c.opts.Token)
+				}
 			}
 			o.Routes = append(o.Routes, routes...)
 		}
@@ -357,4 +413,16 @@ func randomID() string {
 	raw := make([]byte, 8)
 	rand.Read(raw)
 	return hex.EncodeToString(raw)
+}
+
+// goSafe runs fn on a goroutine Close waits for, unless Close has begun:
+// NATS callbacks may still run while it unsubscribes.
+func (c *Cluster) goSafe(fn func()) bool {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	if c.closed || c.ctx.Err() != nil {
+		return false
+	}
+	c.wg.Go(fn)
+	return true
 }

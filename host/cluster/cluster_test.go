@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/torpor-dev/torpor/host/cluster"
 	"github.com/torpor-dev/torpor/internal/hosttest"
 	"github.com/torpor-dev/torpor/internal/plugintest"
-	"github.com/torpor-dev/torpor/internal/testlog"
 )
 
 // freePorts reserves n loopback ports for route listeners. They are free
@@ -34,6 +34,17 @@ func freePorts(t *testing.T, n int) []int {
 		ln.Close()
 	}
 	return ports
+}
+
+// tlog writes a member's log to the test's, shown when it fails.
+type tlog struct {
+	t    *testing.T
+	name string
+}
+
+func (l *tlog) Write(p []byte) (int, error) {
+	l.t.Logf("%s: %s", l.name, strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 type member struct {
@@ -72,7 +83,7 @@ func startMember(t *testing.T, name string, port int, routes []string, dir strin
 		Self:          cluster.Member{Name: name, PublicURL: "wss://" + name},
 		Host:          h,
 		Heartbeat:     200 * time.Millisecond,
-		Logger:        testlog.Discard(),
+		Logger:        slog.New(slog.NewTextHandler(&tlog{t: t, name: name}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)

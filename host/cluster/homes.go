@@ -22,10 +22,17 @@ import (
 // so that two gateways picking at once agree on the first write. It does
 // not move when hosts join.
 type homes struct {
-	mu    sync.Mutex
-	cache map[host.ObjectID]string // object → home host id; homes never move yet
-	kv    jetstream.KeyValue
-	ready chan struct{}
+	mu     sync.Mutex
+	cache  map[host.ObjectID]string // object → home host id; homes never move yet
+	kv     jetstream.KeyValue
+	ready  chan struct{}
+	record chan host.ObjectID // standalone: homes to write in the background
+}
+
+// standalone reports whether no other host can ever join this one: an
+// embedded server with no routes.
+func (c *Cluster) standalone() bool {
+	return c.srv != nil && c.opts.ClusterListen == "" && len(c.opts.Peers) == 0
 }
 
 func (c *Cluster) homesBucket() string { return "torpor-" + c.opts.Name + "-homes" }
@@ -33,6 +40,7 @@ func (c *Cluster) homesBucket() string { return "torpor-" + c.opts.Name + "-home
 func (hs *homes) start(c *Cluster) {
 	hs.cache = map[host.ObjectID]string{}
 	hs.ready = make(chan struct{})
+	hs.record = make(chan host.ObjectID, 4096)
 	c.wg.Go(func() {
 		kv, ok := retryJetStream(c, "homes bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
 			return c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -49,6 +57,19 @@ func (hs *homes) start(c *Cluster) {
 		hs.kv = kv
 		hs.mu.Unlock()
 		close(hs.ready)
+		for {
+			select {
+			case <-c.ctx.Done():
+				return
+			case id := <-hs.record:
+				ctx, cancel := context.WithTimeout(c.ctx, c.opts.CallTimeout)
+				_, err := kv.Create(ctx, homeKey(id), []byte(c.id))
+				cancel()
+				if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && c.ctx.Err() == nil {
+					c.log.Debug("could not record a home", "object", id.String(), "err", err)
+				}
+			}
+		}
 	})
 }
 
@@ -94,35 +115,55 @@ func (c *Cluster) homeOf(ctx context.Context, id host.ObjectID) (string, error) 
 	if ok {
 		return home, nil
 	}
-	select {
-	case <-hs.ready:
-	case <-ctx.Done():
-		return "", fmt.Errorf("%w: the cluster's homes bucket is not available yet (JetStream starting)", host.ErrHomeUnavailable)
-	}
-	key := homeKey(id)
-	e, err := hs.kv.Get(ctx, key)
-	switch {
-	case err == nil:
-		home = string(e.Value())
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		home, err = c.claimHome(ctx, id, key)
-		if err != nil {
+	if c.standalone() {
+		// No other host can reach this one: every object is homed here.
+		// The record is still written, off the connect's path, so that the
+		// homes are known if the host later joins a cluster.
+		if _, err := c.opts.Host.PluginVersions(id.Plugin); err != nil {
+			return "", fmt.Errorf("%s: %w", id, host.ErrUnknownPlugin)
+		}
+		home = c.id
+		select {
+		case hs.record <- id:
+		default: // a burst: the local-record check of claimHome covers it
+		}
+	} else {
+		select {
+		case <-hs.ready:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: the cluster's homes bucket is not available yet (JetStream starting)", host.ErrHomeUnavailable)
+		}
+		var err error
+		if home, err = c.claimHome(ctx, id, homeKey(id)); err != nil {
 			return "", err
 		}
-	default:
-		return "", fmt.Errorf("%w: look up its home: %w", host.ErrHomeUnavailable, err)
 	}
 	hs.mu.Lock()
+	if len(hs.cache) >= maxCachedHomes {
+		// A bound, not an LRU: homes do not move, so a miss costs one KV
+		// read and a cache refilled from empty is as right as before.
+		clear(hs.cache)
+	}
 	hs.cache[id] = home
 	hs.mu.Unlock()
 	return home, nil
 }
 
-// claimHome records a home for an object that has none: this host if its
-// store already holds the object (it ran here before the cluster knew it),
-// else the rendezvous pick among the serving members. Of two hosts claiming
-// at once, the first create wins and the other reads it.
+// maxCachedHomes bounds the homes a host remembers (about 100 bytes each).
+const maxCachedHomes = 1 << 17
+
+// claimHome returns the object's recorded home, recording one if it has
+// none: this host if its store already holds the object (it ran here before
+// the cluster knew it), else the rendezvous pick among the serving members.
+// It tries the create first, since a lookup that misses the cache is most
+// often an object's first activation; of two hosts claiming at once, the
+// first create wins and the other reads it.
 func (c *Cluster) claimHome(ctx context.Context, id host.ObjectID, key string) (string, error) {
+	// A client may name any object; only one of a deployed plugin gets a
+	// home recorded, so that unknown names cost the cluster nothing.
+	if _, err := c.opts.Host.PluginVersions(id.Plugin); err != nil {
+		return "", fmt.Errorf("%s: %w", id, host.ErrUnknownPlugin)
+	}
 	pick := c.id
 	if _, err := c.opts.Host.Object(ctx, id); err != nil {
 		pick = rendezvous(id, c.Members())

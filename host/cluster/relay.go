@@ -44,6 +44,8 @@ type relay struct {
 	links   map[string]*link          // by gateway instance
 	nextRef atomic.Uint64
 
+	connects chan struct{} // relayed connects running, up to maxConnects
+
 	stats RelayStats
 }
 
@@ -102,6 +104,7 @@ func (r *relay) start(c *Cluster) error {
 	r.remote = map[uint64]*remoteSession{}
 	r.served = map[servedKey]*served{}
 	r.links = map[string]*link{}
+	r.connects = make(chan struct{}, maxConnects)
 	inst := c.opts.Self.Instance
 	for subj, fn := range map[string]nats.MsgHandler{
 		c.connectSubject(inst): r.onConnect,
@@ -197,6 +200,9 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 	msg, err := c.nc.RequestWithContext(ctx, c.connectSubject(m.Instance), b)
 	if err != nil {
 		r.forget(s.ref)
+		// The home may accept it after all: tell it the client is gone,
+		// so that the object does not keep a connection nobody reads.
+		s.sendClose(1006, "connect abandoned")
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("connect %s through %s: %w", req.Object, m.Name, err)
 		}
@@ -205,11 +211,15 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 	var ans connectAnswer
 	if err := json.Unmarshal(msg.Data, &ans); err != nil {
 		r.forget(s.ref)
+		s.sendClose(1006, "connect abandoned")
 		return nil, fmt.Errorf("connect %s: malformed answer from %s: %w", req.Object, m.Name, err)
 	}
 	switch {
 	case ans.Reject != nil:
 		r.forget(s.ref)
+		if ans.Reject.Status < abi.RejectMin || ans.Reject.Status > abi.RejectMax {
+			return nil, fmt.Errorf("connect %s: %s answered a refusal with status %d", req.Object, m.Name, ans.Reject.Status)
+		}
 		return nil, ans.Reject
 	case ans.Kind != "":
 		r.forget(s.ref)
@@ -217,9 +227,17 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 			return nil, fmt.Errorf("%s on %s: %w: %s", req.Object, m.Name, e, ans.Message)
 		}
 		return nil, fmt.Errorf("%s on %s: %s", req.Object, m.Name, ans.Message)
+	case ans.ID == 0:
+		r.forget(s.ref)
+		return nil, fmt.Errorf("connect %s: %s answered without a connection id", req.Object, m.Name)
 	}
+	s.mu.Lock()
 	s.id = ans.ID
-	r.stats.Sessions.Add(1)
+	s.counted = !s.closed
+	s.mu.Unlock()
+	if s.counted {
+		r.stats.Sessions.Add(1)
+	}
 	return s, nil
 }
 
@@ -242,6 +260,7 @@ type remoteSession struct {
 	mu      sync.Mutex
 	credits int
 	closed  bool
+	counted bool          // in RelayStats.Sessions
 	credit  chan struct{} // signalled when credits arrive or the session ends
 }
 
@@ -287,6 +306,10 @@ func (s *remoteSession) Close(_ context.Context, code int, reason string) error 
 	if !s.end() {
 		return nil
 	}
+	return s.sendClose(code, reason)
+}
+
+func (s *remoteSession) sendClose(code int, reason string) error {
 	c := s.r.c
 	b := make([]byte, 0, 1+instanceLen+8+4+len(reason))
 	b = append(b, msgClose)
@@ -300,14 +323,16 @@ func (s *remoteSession) Close(_ context.Context, code int, reason string) error 
 // end marks the session over and forgets it; false if it already was.
 func (s *remoteSession) end() bool {
 	s.mu.Lock()
-	was := s.closed
-	s.closed = true
+	was, counted := s.closed, s.counted
+	s.closed, s.counted = true, false
 	s.mu.Unlock()
 	if was {
 		return false
 	}
 	s.r.forget(s.ref)
-	s.r.stats.Sessions.Add(-1)
+	if counted {
+		s.r.stats.Sessions.Add(-1)
+	}
 	select {
 	case s.credit <- struct{}{}:
 	default:

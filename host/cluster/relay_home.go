@@ -22,9 +22,17 @@ import (
 type served struct {
 	key  servedKey
 	link *link
-	sess *host.Session
 	in   chan inbound  // bounded by the gateway's credit window
 	done chan struct{} // closed when the connection ends, whichever side ends it
+
+	mu   sync.Mutex
+	sess *host.Session // set once the object accepted it
+}
+
+func (sv *served) session() *host.Session {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.sess
 }
 
 type inbound struct {
@@ -39,21 +47,65 @@ type inbound struct {
 // handshake timeout is usually shorter and ends the wait first.
 const connectTimeout = 30 * time.Second
 
+// maxConnects bounds the relayed connects a home runs at once; more are
+// answered overloaded, as a full mailbox would be.
+const maxConnects = 256
+
 func (r *relay) onConnect(msg *nats.Msg) {
 	var call connectCall
-	if err := json.Unmarshal(msg.Data, &call); err != nil || len(call.Gateway) != instanceLen {
-		r.answer(msg, connectAnswer{Message: "malformed connect request"})
+	if err := json.Unmarshal(msg.Data, &call); err != nil || len(call.Gateway) != instanceLen || call.Ref == 0 {
+		r.answer(msg, connectAnswer{Kind: "malformed", Message: "malformed connect request"})
+		return
+	}
+	if !r.isGateway(call.Gateway) {
+		// Only a live member's process may hold sockets here: anything
+		// else would register sessions no one ever closes.
+		r.answer(msg, connectAnswer{Kind: "malformed", Message: "connect from a process that is not a live member"})
+		return
+	}
+	select {
+	case r.connects <- struct{}{}:
+	default:
+		r.answer(msg, connectAnswer{Kind: "overloaded", Message: "too many relayed connects at once"})
 		return
 	}
 	// A connect may wake the object: it runs on a goroutine of its own so
 	// that frames for other sockets keep flowing.
-	r.c.wg.Go(func() { r.connect(msg, call) })
+	if !r.c.goSafe(func() {
+		defer func() { <-r.connects }()
+		r.connect(msg, call)
+	}) {
+		<-r.connects
+	}
+}
+
+// isGateway reports whether instance is a live member's process.
+func (r *relay) isGateway(instance string) bool {
+	for _, m := range r.c.Members() {
+		if m.Instance == instance {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *relay) connect(msg *nats.Msg, call connectCall) {
 	c := r.c
 	ln := r.link(call.Gateway)
 	key := servedKey{gateway: call.Gateway, ref: call.Ref}
+	// Registered before the object hears of it: a close the object sends
+	// from its connect handler, a close from the gateway, or the gateway's
+	// process going away, all find it and end it.
+	sv := &served{key: key, link: ln, in: make(chan inbound, window+1), done: make(chan struct{})}
+	r.mu.Lock()
+	if _, dup := r.served[key]; dup {
+		r.mu.Unlock()
+		r.answer(msg, connectAnswer{Kind: "malformed", Message: "connection reference in use"})
+		return
+	}
+	r.served[key] = sv
+	r.mu.Unlock()
+	r.stats.Served.Add(1)
 	rc := &remoteConn{link: ln, ref: call.Ref}
 	ctx, cancel := context.WithTimeout(c.ctx, connectTimeout)
 	defer cancel()
@@ -61,15 +113,25 @@ func (r *relay) connect(msg *nats.Msg, call connectCall) {
 		Object: call.Object, Path: call.Path, Query: call.Query, Remote: call.Remote, Header: call.Header,
 	}, rc)
 	if err != nil {
+		r.dropServed(key)
 		r.answer(msg, answerFor(err))
 		return
 	}
-	sv := &served{key: key, link: ln, sess: sess, in: make(chan inbound, window+1), done: make(chan struct{})}
-	r.mu.Lock()
-	r.served[key] = sv
-	r.mu.Unlock()
-	r.stats.Served.Add(1)
-	c.wg.Go(func() { r.serve(sv) })
+	sv.mu.Lock()
+	sv.sess = sess
+	sv.mu.Unlock()
+	select {
+	case <-sv.done:
+		// Ended while the object took it (the gateway gave up or went
+		// away): the object must hear that the client is gone.
+		sess.Close(c.ctx, 1006, "connect abandoned")
+		r.answer(msg, connectAnswer{Kind: "closed", Message: "connection ended during connect"})
+		return
+	default:
+	}
+	if !c.goSafe(func() { r.serve(sv) }) {
+		return
+	}
 	r.answer(msg, connectAnswer{ID: sess.ID()})
 }
 
@@ -187,7 +249,9 @@ func (r *relay) dropServed(key servedKey) bool {
 func (r *relay) endServed(sv *served, code int, reason string) {
 	r.dropServed(sv.key)
 	sv.link.close(sv.key.ref, code, reason)
-	r.c.wg.Go(func() { sv.sess.Close(r.c.ctx, code, reason) })
+	if sess := sv.session(); sess != nil {
+		r.c.goSafe(func() { sess.Close(r.c.ctx, code, reason) })
+	}
 }
 
 // gatewayGone reports every connection a gateway process held as closed
@@ -206,7 +270,9 @@ func (r *relay) gatewayGone(m Member) {
 	delete(r.links, m.Instance)
 	r.mu.Unlock()
 	for _, sv := range ended {
-		r.c.wg.Go(func() { sv.sess.Close(r.c.ctx, 1006, "gateway host gone") })
+		if sess := sv.session(); sess != nil {
+			r.c.goSafe(func() { sess.Close(r.c.ctx, 1006, "gateway host gone") })
+		}
 	}
 }
 
@@ -219,6 +285,12 @@ type link struct {
 
 	mu      sync.Mutex
 	pending []pendingFrame
+
+	// sendMu keeps what the link publishes in the order it was taken:
+	// events of several objects end their batches concurrently, and a
+	// frame must never overtake an earlier one for the same socket, nor a
+	// close the frames before it. Publish only buffers, so it is short.
+	sendMu sync.Mutex
 }
 
 type pendingFrame struct {
@@ -242,6 +314,12 @@ const maxBatch = 512 << 10
 
 // End sends the frames gathered since the last End.
 func (ln *link) End() {
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
+	ln.endLocked()
+}
+
+func (ln *link) endLocked() {
 	ln.mu.Lock()
 	pending := ln.pending
 	ln.pending = nil
@@ -285,7 +363,9 @@ func (ln *link) add(f *host.Frame, ref uint64) {
 }
 
 func (ln *link) close(ref uint64, code int, reason string) {
-	ln.End() // frames sent before the close arrive before it
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
+	ln.endLocked() // frames sent before the close arrive before it
 	b := []byte{msgClose}
 	b = binary.BigEndian.AppendUint64(b, ref)
 	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
@@ -294,6 +374,8 @@ func (ln *link) close(ref uint64, code int, reason string) {
 }
 
 func (ln *link) credit(ref uint64, n int) {
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
 	b := []byte{msgCredit}
 	b = binary.BigEndian.AppendUint64(b, ref)
 	b = binary.BigEndian.AppendUint32(b, uint32(n))

@@ -234,13 +234,14 @@ func histogram(d *prometheus.Desc, h host.Histogram, labels ...string) prometheu
 
 // NewRegistry returns a registry holding the collector for h and g (g may
 // be nil) and the Go runtime and process collectors.
-func NewRegistry(h *host.Host, g *gateway.Gateway) *prometheus.Registry {
+func NewRegistry(h *host.Host, g *gateway.Gateway, extra ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		NewCollector(h, g),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(extra...)
 	return reg
 }
 
@@ -251,13 +252,14 @@ const maxScrapes = 4
 // Handler serves NewRegistry(h, g) in the Prometheus exposition format,
 // for GET /metrics. It takes no token: put it behind one (the admin API
 // does) or on a listener only the monitoring network reaches. log, if not
-// nil, receives the errors of scrapes that failed.
-func Handler(h *host.Host, g *gateway.Gateway, log *slog.Logger) http.Handler {
+// nil, receives the errors of scrapes that failed. extra are more
+// collectors to serve, such as the cluster's.
+func Handler(h *host.Host, g *gateway.Gateway, log *slog.Logger, extra ...prometheus.Collector) http.Handler {
 	opts := promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapes}
 	if log != nil {
 		opts.ErrorLog = errorLog{log}
 	}
-	return promhttp.HandlerFor(NewRegistry(h, g), opts)
+	return promhttp.HandlerFor(NewRegistry(h, g, extra...), opts)
 }
 
 // errorLog routes promhttp's errors to slog.
