@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -39,6 +40,8 @@ type event struct {
 	autoResp    map[string][]byte // copy-on-write of the object's pairs
 
 	logBytes int // guest log bytes this event wrote
+
+	lease Lease // the activation's, kept across events (see Options.Leases)
 }
 
 // output is one frame or close, kept in the order the guest asked for them.
@@ -61,7 +64,7 @@ func (o *object) beginEvent(export int, data []byte, args []uint64) *event {
 		ev = &event{o: o}
 		o.ev = ev
 	}
-	*ev = event{o: o, export: export, data: data, outputs: ev.outputs[:0], gone: o.closing}
+	*ev = event{o: o, export: export, data: data, outputs: ev.outputs[:0], gone: o.closing, lease: ev.lease}
 	if export == engine.ExportConnect {
 		ev.connect = args[0]
 	}
@@ -87,6 +90,9 @@ func (ev *event) tx() *store.Txn {
 func (ev *event) commit() error {
 	if ev.failed != nil {
 		return ev.failed
+	}
+	if ev.lease != nil && !ev.lease.Held() {
+		return fmt.Errorf("%s: %w", ev.o.key, ErrLeaseLost)
 	}
 	if ev.txn != nil {
 		// Only a transaction that wrote costs a commit worth timing.

@@ -31,6 +31,7 @@ import (
 // concurrent use.
 type Host struct {
 	opts   Options
+	leases atomic.Pointer[Leases] // see UseLeases
 	log    *slog.Logger
 	store  *store.Store
 	engine *engine.Engine
@@ -95,6 +96,7 @@ func New(opts Options) (*Host, error) {
 		compiling:     make(chan struct{}, max(1, runtime.NumCPU())),
 		eventDeadline: engine.Deadline{CPU: opts.Limits.EventCPU, Wall: opts.Limits.EventWall},
 	}
+	h.UseLeases(opts.Leases)
 	h.live = newLiveSet(h, opts.LiveMemory, opts.LiveObjects)
 	// Connection ids must not repeat across restarts, since stored connection
 	// tables outlive the process; microseconds since the epoch stay below

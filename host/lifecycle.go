@@ -211,10 +211,14 @@ func (o *object) ensureLive() (err error) {
 			return fmt.Errorf("%s: %w: %s", o.key, ErrObjectFailed, o.failure)
 		}
 	}
+	if err := o.takeLease(); err != nil {
+		return fmt.Errorf("wake %s: %w: %w", o.key, ErrCannotStart, err)
+	}
 	o.h.live.admit(o, d.plugin.InitialMemory()+instanceOverhead)
 	defer func() {
 		if o.inst == nil {
 			o.h.live.remove(o) // the wake failed: give its reservation back
+			o.releaseLease()
 		}
 	}()
 	inst, err := o.acquire(d)
@@ -358,6 +362,7 @@ func (o *object) dropInstance() {
 		o.inst = nil
 		o.h.live.remove(o)
 	}
+	o.releaseLease()
 	o.ev = nil
 	o.order = nil // a hibernated object keeps only its table
 	o.liveVersion.Store(nil)
@@ -441,6 +446,13 @@ func (o *object) hibernateWhy(reason HibernateReason, why string) bool {
 		HibernatedWhy: why,
 	}
 	rec.AutoResponses = o.autoResponseRecords()
+	if !o.leaseHeld() {
+		// Another host may run the object by now: its last commit stands,
+		// this snapshot does not.
+		o.h.log.Warn("hibernate: lease lost; snapshot dropped", "object", o.key)
+		o.dropInstance()
+		return true
+	}
 	if err := o.h.store.PutObject(o.key, rec); err != nil {
 		o.h.log.Error("hibernate: write failed; object stays live", "object", o.key, "err", err)
 		return false

@@ -89,6 +89,11 @@ type Options struct {
 	Limits Limits
 	// Logger receives host and plugin logs; default slog.Default().
 	Logger *slog.Logger
+	// Leases, when set, is asked for a lease before an object activates
+	// (see Leases): a cluster's single activation. Nil: none, as a host
+	// alone needs. Host.UseLeases sets it later, for a cluster built after
+	// its host.
+	Leases Leases
 }
 
 // Limits bound every object. The defaults follow Durable Objects where it has

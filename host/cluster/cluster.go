@@ -122,6 +122,7 @@ type Cluster struct {
 	admin   adminServer
 	plugins pluginSync
 	homes   homes
+	leases  leases
 	relay   relay
 }
 
@@ -193,6 +194,8 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c.plugins.start(c)
 	c.homes.start(c)
+	c.leases.start(c)
+	c.useLeases()
 	return c, nil
 }
 
@@ -231,6 +234,9 @@ func (c *Cluster) ClientURL() string {
 // three missed heartbeats. Then it stops the connection and the embedded
 // server.
 func (c *Cluster) Close() error {
+	// The host outlives the cluster (it hibernates its objects after):
+	// those commits need no lease once this host leaves.
+	c.opts.Host.UseLeases(nil)
 	c.cancel() // first: no heartbeat follows the leave
 	if c.nc != nil && c.nc.IsConnected() {
 		c.members.leave()

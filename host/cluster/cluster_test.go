@@ -69,6 +69,11 @@ func startCluster(t *testing.T, n int) []*member {
 
 func startMember(t *testing.T, name string, port int, routes []string, dir string) *member {
 	t.Helper()
+	return startMemberWith(t, name, port, routes, dir, "")
+}
+
+func startMemberWith(t *testing.T, name string, port int, routes []string, dir, token string) *member {
+	t.Helper()
 	h := hosttest.New(t, host.Options{Name: name})
 	var peers []string
 	for _, r := range routes {
@@ -82,6 +87,7 @@ func startMember(t *testing.T, name string, port int, routes []string, dir strin
 		Peers:         peers,
 		Self:          cluster.Member{Name: name, PublicURL: "wss://" + name},
 		Host:          h,
+		Token:         token,
 		Heartbeat:     200 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(&tlog{t: t, name: name}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -140,5 +146,23 @@ func TestPluginPublishedOnOneHostDeploysOnTheOthers(t *testing.T) {
 			_, err := m.h.PluginVersions("counter")
 			return err != nil
 		})
+	}
+}
+
+// With --nats-token, hosts that share it form a cluster and a server that
+// routes without it (or with another) is kept out.
+func TestTokenKeepsOutsiders(t *testing.T) {
+	ports := freePorts(t, 3)
+	route := func(p int) string { return fmt.Sprintf("nats-route://127.0.0.1:%d", p) }
+	a := startMemberWith(t, "a", ports[0], []string{route(ports[1])}, t.TempDir(), "s3cret")
+	b := startMemberWith(t, "b", ports[1], []string{route(ports[0])}, t.TempDir(), "s3cret")
+	outsider := startMemberWith(t, "outsider", ports[2], []string{route(ports[0]), route(ports[1])}, t.TempDir(), "guess")
+	hosttest.Eventually(t, "a and b see each other", func() bool { return len(a.c.Members()) == 2 && len(b.c.Members()) == 2 })
+	time.Sleep(time.Second) // five heartbeats: long enough for a route to form
+	if got := names(a.c.Members()); got != "a,b" {
+		t.Errorf("members seen by a: %s, want a,b", got)
+	}
+	if got := names(outsider.c.Members()); got != "outsider" {
+		t.Errorf("members seen by the outsider: %s, want only itself", got)
 	}
 }

@@ -173,6 +173,12 @@ func (c *Cluster) claimHome(ctx context.Context, id host.ObjectID, key string) (
 			return "", fmt.Errorf("%w: record its home: %w", host.ErrHomeUnavailable, err)
 		}
 		e, err := c.homes.kv.Get(ctx, key)
+		for wait := 20 * time.Millisecond; errors.Is(err, jetstream.ErrKeyNotFound) && wait < time.Second; wait *= 2 {
+			// A read may reach a replica that has not caught up with
+			// the create that just failed.
+			time.Sleep(wait)
+			e, err = c.homes.kv.Get(ctx, key)
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w: look up its home: %w", host.ErrHomeUnavailable, err)
 		}

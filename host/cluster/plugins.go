@@ -109,6 +109,17 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 		return // this host published it, or has it already
 	}
 	wasm, err := store.GetBytes(ctx, name)
+	for wait := 50 * time.Millisecond; err != nil && wait < 10*time.Second; wait *= 2 {
+		// Reads may be served by a replica that has not caught up with
+		// the write the watch just reported (the object is then missing,
+		// or its chunks do not match its digest yet): wait for it.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wasm, err = store.GetBytes(ctx, name)
+	}
 	if err != nil {
 		c.log.Error("could not fetch a plugin from the cluster's store", "plugin", name, "err", err)
 		return
