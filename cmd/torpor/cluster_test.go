@@ -5,7 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +23,7 @@ import (
 
 // startClusterOf starts n `torpor serve` processes whose embedded NATS
 // servers route to each other on loopback, without example plugins.
-func startClusterOf(t *testing.T, n int) []*server {
+func startClusterOf(t *testing.T, n int, extra ...string) []*server {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
@@ -38,8 +42,9 @@ func startClusterOf(t *testing.T, n int) []*server {
 				peers = append(peers, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 			}
 		}
-		out = append(out, startServer(t, t.TempDir(), "--name", fmt.Sprintf("h%d", i+1), "--examples=false",
-			"--nats-cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--nats-peers", strings.Join(peers, ",")))
+		args := append([]string{"--name", fmt.Sprintf("h%d", i+1), "--examples=false",
+			"--nats-cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--nats-peers", strings.Join(peers, ",")}, extra...)
+		out = append(out, startServer(t, t.TempDir(), args...))
 	}
 	return out
 }
@@ -420,4 +425,241 @@ func TestClusterDeadHome(t *testing.T) {
 	if got := c.ask(t, "get"); got != "2" {
 		t.Errorf("%s after its home came back: get = %q, want the committed 2", victim, got)
 	}
+}
+
+// activation is one run of an object on a host, from the host's log.
+type activation struct {
+	host       string
+	token      uint64
+	start, end time.Time // end zero: still live
+}
+
+var activationLine = regexp.MustCompile(`time=(\S+) level=DEBUG msg="object (activated|deactivated)" object=(\S+) lease=(\d+)`)
+
+// activations reads every "object activated/deactivated" line of the hosts'
+// logs, by object.
+func activations(t *testing.T, ss []*server) map[string][]activation {
+	t.Helper()
+	out := map[string][]activation{}
+	for _, s := range ss {
+		open := map[string]int{} // object → index in out of its open activation
+		for _, m := range activationLine.FindAllStringSubmatch(s.stdout.String(), -1) {
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				t.Fatalf("log time %q: %v", m[1], err)
+			}
+			token, _ := strconv.ParseUint(m[4], 10, 64)
+			obj := m[3]
+			if m[2] == "activated" {
+				out[obj] = append(out[obj], activation{host: s.name(), token: token, start: at})
+				open[obj] = len(out[obj]) - 1
+				continue
+			}
+			if i, ok := open[obj]; ok && out[obj][i].token == token {
+				out[obj][i].end = at
+				delete(open, obj)
+			}
+		}
+	}
+	return out
+}
+
+// Clients of the same objects connect through every host at once while a
+// fourth host joins and a host that is home to none of them is killed:
+// each object runs on one host at a time, its fencing tokens only grow, and
+// every increment a client saw acknowledged is in its count.
+func TestClusterSingleActivationUnderChurn(t *testing.T) {
+	ss := startClusterOf(t, 3, "--log-level", "debug", "--idle", "300ms")
+	uploadEverywhere(t, ss, "counter", plugintest.WAT(t, "plugins/counter-wat/counter.wat"))
+
+	// Objects until four share homes that leave one host out: that host
+	// is the one killed.
+	homes := map[string]string{}
+	var objects []string
+	var victim *server
+	for i := 0; victim == nil; i++ {
+		if i == 60 {
+			t.Fatalf("no four objects leave a host out: %v", homes)
+		}
+		name := fmt.Sprintf("churn%d", i)
+		c := ss[i%3].dial(t, "/counter/"+name)
+		c.ask(t, "get")
+		c.conn.NetConn().Close()
+		var d admin.ObjectDetail
+		ss[0].adminGet(t, "/v1/objects/counter/"+name, &d)
+		homes[name] = d.Owner
+		for _, s := range ss {
+			var mine []string
+			for obj, h := range homes {
+				if h != s.name() {
+					mine = append(mine, obj)
+				}
+			}
+			if len(mine) >= 4 {
+				victim, objects = s, mine[:4]
+				break
+			}
+		}
+	}
+
+	var mu sync.Mutex
+	acked := map[string]int{}
+	live := func() []*server {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []*server
+		for _, s := range ss {
+			select {
+			case <-s.exited:
+			default:
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for round := 0; ; round++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				hs := live()
+				s := hs[(w+round)%len(hs)]
+				obj := objects[(w+round)%len(objects)]
+				c, _, err := tryDialServer(s, "/counter/"+obj)
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				for range 5 {
+					if err := c.conn.WriteString("inc"); err != nil {
+						break
+					}
+					select {
+					case <-c.frames:
+						mu.Lock()
+						acked[obj]++
+						mu.Unlock()
+						continue
+					case <-c.closed:
+					case <-time.After(5 * time.Second):
+					}
+					break
+				}
+				c.conn.NetConn().Close()
+				time.Sleep(time.Duration(100+50*w) * time.Millisecond) // let objects hibernate now and then
+			}
+		})
+	}
+
+	time.Sleep(2 * time.Second)
+	// A fourth host joins.
+	var peers []string
+	for _, s := range ss {
+		peers = append(peers, "nats-route://"+natsRoute(s))
+	}
+	port := freePort(t)
+	fourth := startServer(t, t.TempDir(), "--name", "h4", "--examples=false", "--log-level", "debug", "--idle", "300ms",
+		"--nats-cluster-listen", fmt.Sprintf("127.0.0.1:%d", port), "--nats-peers", strings.Join(peers, ","))
+	mu.Lock()
+	ss = append(ss, fourth)
+	mu.Unlock()
+	time.Sleep(2 * time.Second)
+	// The host home to none of the objects dies.
+	victim.cmd.Process.Kill()
+	<-victim.exited
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	total := 0
+	for _, obj := range objects {
+		// Through the newcomer; JetStream may still be moving its
+		// leaders after the kill, which a connect sees as a 503.
+		var c *wsClient
+		var status int
+		if !within(15*time.Second, func() bool {
+			var err error
+			c, status, err = tryDialServer(fourth, "/counter/"+obj)
+			return err == nil
+		}) {
+			t.Fatalf("%s through h4: %d", obj, status)
+		}
+		var got int
+		fmt.Sscanf(c.ask(t, "get"), "%d", &got)
+		c.conn.NetConn().Close()
+		mu.Lock()
+		want := acked[obj]
+		mu.Unlock()
+		total += want
+		if got < want {
+			t.Errorf("%s: count %d, but %d increments were acknowledged", obj, got, want)
+		}
+	}
+	if total < 20 {
+		t.Fatalf("only %d increments acknowledged in all: the churn did not run", total)
+	}
+
+	acts := activations(t, ss)
+	runs := 0
+	for _, obj := range objects {
+		list := acts["counter/"+obj]
+		runs += len(list)
+		slices.SortFunc(list, func(a, b activation) int { return a.start.Compare(b.start) })
+		for i := 1; i < len(list); i++ {
+			prev, cur := list[i-1], list[i]
+			if prev.end.IsZero() || cur.start.Before(prev.end) {
+				t.Errorf("%s: activation on %s (token %d) from %s overlaps the one on %s (token %d) from %s to %v",
+					obj, cur.host, cur.token, cur.start.Format("15:04:05.000"), prev.host, prev.token, prev.start.Format("15:04:05.000"), prev.end)
+			}
+			if cur.token <= prev.token {
+				t.Errorf("%s: fencing token %d after %d: tokens must grow", obj, cur.token, prev.token)
+			}
+		}
+	}
+	if runs < len(objects)*2 {
+		t.Errorf("%d activations of %d objects in the logs: the objects did not hibernate and wake under churn", runs, len(objects))
+	}
+	t.Logf("%d increments acknowledged, %d activations, none overlapping", total, runs)
+}
+
+// tryDialServer dials path on s, returning the status of a refusal.
+func tryDialServer(s *server, path string) (*wsClient, int, error) {
+	c := &wsClient{frames: make(chan string, 1024), closed: make(chan uint16, 1)}
+	addr := strings.Replace(s.publicURL, "https://", "wss://", 1) + path
+	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, TlsConfig: s.tls.Clone(), HandshakeTimeout: 5 * time.Second})
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, status, err
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	return c, http.StatusSwitchingProtocols, nil
+}
+
+// natsRoute is the host:port of s's --nats-cluster-listen.
+func natsRoute(s *server) string {
+	for i, a := range s.cmd.Args {
+		if a == "--nats-cluster-listen" && i+1 < len(s.cmd.Args) {
+			return s.cmd.Args[i+1]
+		}
+	}
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -23,9 +23,11 @@ var ErrNoPluginStore = errors.New("the cluster's plugin store is not available y
 // store: what any member publishes, every member deploys, including one
 // that joins later (the watch starts with every current entry).
 type pluginSync struct {
-	mu    sync.Mutex
-	store jetstream.ObjectStore
-	ready chan struct{} // closed once store is set
+	mu     sync.Mutex
+	store  jetstream.ObjectStore
+	ready  chan struct{} // closed once store is set
+	synced chan struct{} // closed once this host has applied every entry the store held
+	once   sync.Once
 }
 
 // metaSHA256 is the object metadata key for the module's sha256 (hex), the
@@ -36,6 +38,7 @@ func (c *Cluster) pluginBucket() string { return "torpor-" + c.opts.Name + "-plu
 
 func (p *pluginSync) start(c *Cluster) {
 	p.ready = make(chan struct{})
+	p.synced = make(chan struct{})
 	c.wg.Go(func() { p.run(c) })
 }
 
@@ -81,9 +84,11 @@ func (p *pluginSync) watch(c *Cluster, store jetstream.ObjectStore) error {
 			if !ok {
 				return errors.New("watch closed")
 			}
-			if info != nil { // nil marks the end of the initial values
-				p.apply(c, store, info)
+			if info == nil { // the end of the initial values
+				p.once.Do(func() { close(p.synced) })
+				continue
 			}
+			p.apply(c, store, info)
 		}
 	}
 }

@@ -174,6 +174,15 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 	if err := req.Object.Validate(); err != nil {
 		return nil, err
 	}
+	if !c.standalone() {
+		// A host that just joined does not know the cluster's plugins
+		// yet: it would answer 404 for one it is about to deploy.
+		select {
+		case <-c.plugins.synced:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: this host is still joining the cluster (deploying its plugins)", host.ErrHomeUnavailable)
+		}
+	}
 	home, err := c.homeOf(ctx, req.Object)
 	if err != nil {
 		return nil, err
