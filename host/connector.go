@@ -87,3 +87,27 @@ func (b *batches) end() {
 		bt.End()
 	}
 }
+
+// AutoResponder is a Conn that answers the object's auto-responses itself,
+// where its socket is (a relayed socket's gateway host), so that they never
+// cross to the object's host. The host hands it the object's table when the
+// connection is accepted and whenever the table changes; nil is no pairs.
+// The map must not be modified.
+type AutoResponder interface {
+	Conn
+	SetAutoResponses(pairs map[string][]byte)
+}
+
+// pushAutoResponses gives the object's current table to every connection
+// that answers auto-responses itself.
+func (o *object) pushAutoResponses() {
+	var m map[string][]byte
+	if p := o.autoResp.Load(); p != nil {
+		m = *p
+	}
+	for _, c := range o.conns {
+		if ar, ok := c.c.(AutoResponder); ok {
+			ar.SetAutoResponses(m)
+		}
+	}
+}

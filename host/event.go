@@ -127,6 +127,7 @@ func (ev *event) commit() error {
 		} else {
 			o.autoResp.Store(&m)
 		}
+		o.pushAutoResponses()
 	}
 	if ev.alarmTouch {
 		o.h.kickAlarms()

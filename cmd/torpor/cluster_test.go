@@ -244,37 +244,6 @@ func uploadEverywhere(t *testing.T, ss []*server, name string, wasm []byte) {
 	}
 }
 
-// relayBatches reads torpor_cluster_relay_messages_total{kind="batch"} from
-// the host's /metrics.
-func (s *server) relayBatches(t *testing.T) uint64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", s.adminURL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	fam := fams["torpor_cluster_relay_messages_total"]
-	if fam == nil {
-		t.Fatal("no torpor_cluster_relay_messages_total in /metrics")
-	}
-	for _, m := range fam.GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "kind" && l.GetValue() == "batch" {
-				return uint64(m.GetCounter().GetValue())
-			}
-		}
-	}
-	t.Fatal(`no kind="batch" series in torpor_cluster_relay_messages_total`)
-	return 0
-}
-
 // Clients of one room on three hosts get every message exactly once, in
 // order per sender, and each broadcast crosses to each other gateway host
 // as one NATS message.
@@ -291,7 +260,7 @@ func TestClusterRoomAcrossHosts(t *testing.T) {
 	}
 	var before uint64
 	for _, s := range ss {
-		before += s.relayBatches(t)
+		before += s.relayed(t, "batch")
 	}
 	for n := range messages {
 		for i, c := range clients {
@@ -322,7 +291,7 @@ func TestClusterRoomAcrossHosts(t *testing.T) {
 	}
 	var after uint64
 	for _, s := range ss {
-		after += s.relayBatches(t)
+		after += s.relayed(t, "batch")
 	}
 	// Every message is one broadcast at the room's home; it reaches the
 	// two other hosts' sockets as one batch each.
@@ -662,4 +631,73 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// relayed reads torpor_cluster_relay_messages_total{kind} from s's /metrics.
+func (s *server) relayed(t *testing.T, kind string) uint64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.adminURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	for _, m := range fams["torpor_cluster_relay_messages_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "kind" && l.GetValue() == kind {
+				return uint64(m.GetCounter().GetValue())
+			}
+		}
+	}
+	t.Fatalf("no torpor_cluster_relay_messages_total{kind=%q}", kind)
+	return 0
+}
+
+// Through a host that is not the room's home: the plugin's refusal reaches
+// the client with its status before the upgrade, and an auto-response is
+// answered at the gateway without a frame crossing to the home.
+func TestClusterRelayedConnectAndAutoResponse(t *testing.T) {
+	ss := startClusterOf(t, 2)
+	uploadEverywhere(t, ss, "chat", plugintest.Go(t, "plugins/chat"))
+	// A room homed on h2, reached through h1.
+	var room string
+	for i := 0; room == ""; i++ {
+		if i == 40 {
+			t.Fatal("no room homed on h2 in 40 tries")
+		}
+		name := fmt.Sprintf("lobby%d", i)
+		c := ss[1].dial(t, "/chat/"+name+"?name=probe")
+		c.next(t) // welcome
+		c.conn.NetConn().Close()
+		var d admin.ObjectDetail
+		ss[0].adminGet(t, "/v1/objects/chat/"+name, &d)
+		if d.Owner == "h2" {
+			room = name
+		}
+	}
+	if st, _ := ss[0].refusal(t, "/chat/"+room+"?name=admin"); st != http.StatusForbidden {
+		t.Errorf("a refused name through h1: %d, want the plugin's 403", st)
+	}
+	c := ss[0].dial(t, "/chat/"+room+"?name=ann")
+	if f := c.next(t); !strings.Contains(f, `"type":"welcome"`) {
+		t.Fatalf("first frame through h1: %s", f)
+	}
+	before := ss[0].relayed(t, "frame")
+	for range 3 {
+		if got := c.ask(t, "ping"); got != "pong" {
+			t.Fatalf("ping through h1: %q", got)
+		}
+	}
+	if after := ss[0].relayed(t, "frame"); after != before {
+		t.Errorf("three pings sent %d frames to the home; auto-responses are answered at the gateway", after-before)
+	}
+	if f := c.ask(t, "hello"); !strings.Contains(f, `"text":"hello"`) {
+		t.Errorf("a message through h1: %s", f)
+	}
 }

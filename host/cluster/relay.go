@@ -91,6 +91,7 @@ const (
 	msgClose  = 2 // either way: a connection closed
 	msgBatch  = 3 // home → gateway: frames for sockets of that gateway
 	msgCredit = 4 // home → gateway: frames handed to the object
+	msgAuto   = 5 // home → gateway: the object's auto-response pairs
 )
 
 const instanceLen = 16 // hex digits of a Member.Instance
@@ -266,6 +267,10 @@ type remoteSession struct {
 	id   uint64    // the home's connection id
 	conn host.Conn // the gateway's socket
 
+	// autoResp is the object's auto-response table, pushed by the home:
+	// a matching text frame is answered here and never crosses.
+	autoResp atomic.Pointer[map[string][]byte]
+
 	mu      sync.Mutex
 	credits int
 	closed  bool
@@ -278,6 +283,13 @@ func (s *remoteSession) ID() uint64 { return s.id }
 // Message sends a client frame to the home once it has credit, waiting
 // until ctx ends (which the gateway reads as the object being overloaded).
 func (s *remoteSession) Message(ctx context.Context, kind abi.FrameKind, data []byte) error {
+	if kind == abi.Text {
+		if m := s.autoResp.Load(); m != nil {
+			if resp, ok := (*m)[string(data)]; ok {
+				return s.conn.Send(&host.Frame{Kind: abi.Text, Data: resp})
+			}
+		}
+	}
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -370,6 +382,25 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if s != nil && s.end() {
 			s.conn.Close(code, string(b[13:]))
 		}
+	case msgAuto:
+		if len(b) < 1+8 {
+			return
+		}
+		m, ok := decodePairs(b[9:])
+		if !ok {
+			return
+		}
+		r.mu.Lock()
+		s := r.remote[binary.BigEndian.Uint64(b[1:])]
+		r.mu.Unlock()
+		if s == nil {
+			return
+		}
+		if len(m) == 0 {
+			s.autoResp.Store(nil)
+		} else {
+			s.autoResp.Store(&m)
+		}
 	case msgCredit:
 		if len(b) < 1+8+4 {
 			return
@@ -441,3 +472,44 @@ func (r *relay) homeGone(m Member) {
 // closeServiceRestart tells a client the server is restarting and it may
 // reconnect.
 const closeServiceRestart = 1012
+
+// appendPairs encodes auto-response pairs: for each, request and response,
+// each a u32 length and its bytes.
+func appendPairs(b []byte, m map[string][]byte) []byte {
+	for req, resp := range m {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(req)))
+		b = append(b, req...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(resp)))
+		b = append(b, resp...)
+	}
+	return b
+}
+
+// decodePairs is appendPairs' inverse; false for bytes it did not make.
+func decodePairs(b []byte) (map[string][]byte, bool) {
+	m := map[string][]byte{}
+	field := func() ([]byte, bool) {
+		if len(b) < 4 {
+			return nil, false
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		if len(b)-4 < n {
+			return nil, false
+		}
+		f := b[4 : 4+n]
+		b = b[4+n:]
+		return f, true
+	}
+	for len(b) > 0 {
+		req, ok := field()
+		if !ok {
+			return nil, false
+		}
+		resp, ok := field()
+		if !ok {
+			return nil, false
+		}
+		m[string(req)] = append([]byte(nil), resp...)
+	}
+	return m, true
+}

@@ -388,7 +388,23 @@ type remoteConn struct {
 	ref  uint64
 }
 
-var _ host.Batcher = (*remoteConn)(nil)
+var (
+	_ host.Batcher       = (*remoteConn)(nil)
+	_ host.AutoResponder = (*remoteConn)(nil)
+)
+
+// SetAutoResponses pushes the object's table to the gateway, in order with
+// the frames before it.
+func (rc *remoteConn) SetAutoResponses(m map[string][]byte) {
+	ln := rc.link
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
+	ln.endLocked()
+	b := []byte{msgAuto}
+	b = binary.BigEndian.AppendUint64(b, rc.ref)
+	b = appendPairs(b, m)
+	ln.r.c.nc.Publish(ln.subject, b)
+}
 
 func (rc *remoteConn) Send(f *host.Frame) error {
 	rc.link.add(f, rc.ref)
