@@ -499,7 +499,7 @@ func TestClusterSingleActivationUnderChurn(t *testing.T) {
 				hs := live()
 				s := hs[(w+round)%len(hs)]
 				obj := objects[(w+round)%len(objects)]
-				c, _, err := tryDialServer(s, "/counter/"+obj)
+				c, _, err := s.tryDial("/counter/"+obj, 5*time.Second)
 				if err != nil {
 					time.Sleep(50 * time.Millisecond)
 					continue
@@ -553,7 +553,7 @@ func TestClusterSingleActivationUnderChurn(t *testing.T) {
 		var status int
 		if !within(15*time.Second, func() bool {
 			var err error
-			c, status, err = tryDialServer(fourth, "/counter/"+obj)
+			c, status, err = fourth.tryDial("/counter/"+obj, 5*time.Second)
 			return err == nil
 		}) {
 			t.Fatalf("%s through h4: %d", obj, status)
@@ -596,11 +596,11 @@ func TestClusterSingleActivationUnderChurn(t *testing.T) {
 	t.Logf("%d increments acknowledged, %d activations, none overlapping", total, runs)
 }
 
-// tryDialServer dials path on s, returning the status of a refusal.
-func tryDialServer(s *server, path string) (*wsClient, int, error) {
+// tryDial dials path on s, returning the status of a refusal.
+func (s *server) tryDial(path string, timeout time.Duration) (*wsClient, int, error) {
 	c := &wsClient{frames: make(chan string, 1024), closed: make(chan uint16, 1)}
 	addr := strings.Replace(s.publicURL, "https://", "wss://", 1) + path
-	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, TlsConfig: s.tls.Clone(), HandshakeTimeout: 5 * time.Second})
+	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, TlsConfig: s.tls.Clone(), HandshakeTimeout: timeout})
 	if err != nil {
 		status := 0
 		if resp != nil {

@@ -827,22 +827,14 @@ func (h *hostileServer) logStats(t *testing.T) {
 // tryDial connects a WebSocket client; status is 101 on success, the HTTP
 // status of a refusal, or 0 when no answer came within timeout.
 func (h *hostileServer) tryDial(path string, timeout time.Duration) (*wsClient, int, error) {
-	c := &wsClient{frames: make(chan string, 1024), closed: make(chan uint16, 1)}
-	addr := strings.Replace(h.publicURL, "https://", "wss://", 1) + path
-	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, TlsConfig: h.tls.Clone(), HandshakeTimeout: timeout})
+	c, status, err := h.server.tryDial(path, timeout)
 	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
 		return nil, status, err
 	}
-	c.conn = conn
-	go conn.ReadLoop()
 	h.mu.Lock()
-	h.conns = append(h.conns, conn)
+	h.conns = append(h.conns, c.conn)
 	h.mu.Unlock()
-	return c, http.StatusSwitchingProtocols, nil
+	return c, status, nil
 }
 
 type dialResult struct {

@@ -177,13 +177,17 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 		Host:   h,
 		Logger: log,
 	})
-	if err != nil {
+	// abandon undoes the start-up so far, for a failure from here on.
+	abandon := func() {
 		if metricsLn != nil {
 			metricsLn.Close()
 		}
 		adminLn.Close()
 		pub.Close()
 		closeHost(context.Background())
+	}
+	if err != nil {
+		abandon()
 		return err
 	}
 
@@ -238,12 +242,7 @@ func serve(ctx context.Context, s *serveSettings, stdout, stderr io.Writer) erro
 	})
 	if err := cl.ServeAdmin(adminAPI, admin.Forwarded); err != nil {
 		cl.Close()
-		if metricsLn != nil {
-			metricsLn.Close()
-		}
-		adminLn.Close()
-		pub.Close()
-		closeHost(context.Background())
+		abandon()
 		return err
 	}
 	adminSrv := &http.Server{
