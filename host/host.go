@@ -32,6 +32,7 @@ import (
 type Host struct {
 	opts   Options
 	leases atomic.Pointer[Leases] // see UseLeases
+	moves  moves                  // objects moving to another host
 	log    *slog.Logger
 	store  *store.Store
 	engine *engine.Engine

@@ -180,6 +180,9 @@ func (o *object) ensureLive() (err error) {
 	if o.inst != nil {
 		return nil
 	}
+	if o.h.moves.has(o.key) {
+		return o.errMoving()
+	}
 	start := time.Now()
 	defer func() { o.h.counters.woke(time.Since(start), err) }()
 	d := o.h.activePlugin(o.id.Plugin)
