@@ -701,3 +701,84 @@ func TestClusterRelayedConnectAndAutoResponse(t *testing.T) {
 		t.Errorf("a message through h1: %s", f)
 	}
 }
+
+// host drain moves every object of a host, storage and snapshot intact, to
+// the others; the drained host's sockets close with 1012, and it refuses
+// new clients.
+func TestClusterDrain(t *testing.T) {
+	ss := startClusterOf(t, 3)
+	uploadEverywhere(t, ss, "counter", plugintest.WAT(t, "plugins/counter-wat/counter.wat"))
+	drained := ss[2] // h3
+
+	// Objects through h1 until two are homed on h3 and one elsewhere.
+	var onH3, elsewhere []string
+	for i := 0; len(onH3) < 2 || len(elsewhere) < 1; i++ {
+		if i == 60 {
+			t.Fatalf("homes: %d on h3, %d elsewhere after 60 objects", len(onH3), len(elsewhere))
+		}
+		name := fmt.Sprintf("d%d", i)
+		c := ss[0].dial(t, "/counter/"+name)
+		c.ask(t, "inc")
+		c.ask(t, "inc")
+		c.conn.NetConn().Close()
+		var d admin.ObjectDetail
+		ss[0].adminGet(t, "/v1/objects/counter/"+name, &d)
+		if d.Owner == "h3" {
+			onH3 = append(onH3, name)
+		} else {
+			elsewhere = append(elsewhere, name)
+		}
+	}
+	relayedToH3 := ss[0].dial(t, "/counter/"+onH3[0])          // on h1, object on h3
+	localOnH3 := drained.dial(t, "/counter/"+onH3[1])          // on h3, object on h3
+	relayedFromH3 := drained.dial(t, "/counter/"+elsewhere[0]) // on h3, object elsewhere
+	for _, c := range []*wsClient{relayedToH3, localOnH3, relayedFromH3} {
+		c.ask(t, "get")
+	}
+
+	// Through h1: the call is forwarded to h3.
+	if st, body := ss[0].admin(t, "POST", "/v1/hosts/h3/drain", nil); st != http.StatusAccepted {
+		t.Fatalf("drain h3 through h1: %d %s", st, body)
+	}
+	if !within(60*time.Second, func() bool {
+		var hl admin.HostList
+		ss[0].adminGet(t, "/v1/hosts", &hl)
+		for _, h := range hl.Hosts {
+			if h.Name == "h3" {
+				return h.State == "drained"
+			}
+		}
+		return false
+	}) {
+		t.Fatal("h3 not drained within 60 s")
+	}
+	for name, c := range map[string]*wsClient{"relayed to h3": relayedToH3, "local on h3": localOnH3, "relayed from h3": relayedFromH3} {
+		select {
+		case code := <-c.closed:
+			if code != 1012 {
+				t.Errorf("socket %s closed with %d, want 1012", name, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("socket %s still open after the drain", name)
+		}
+	}
+	var list admin.ObjectList
+	ss[0].adminGet(t, "/v1/objects", &list)
+	for _, o := range list.Objects {
+		if o.Owner == "h3" {
+			t.Errorf("%s still on h3 after the drain", o.ID)
+		}
+	}
+	for _, name := range onH3 {
+		c := ss[0].dial(t, "/counter/"+name)
+		if got := c.ask(t, "get"); got != "2" {
+			t.Errorf("%s after the move: get = %q, want its stored 2", name, got)
+		}
+		if got := c.ask(t, "hits"); got != "2" {
+			t.Errorf("%s after the move: hits = %q, want its snapshot's 2", name, got)
+		}
+	}
+	if st, retry := drained.refusal(t, "/counter/"+elsewhere[0]); st != http.StatusServiceUnavailable || retry == "" {
+		t.Errorf("a connect through the drained host: %d, Retry-After %q", st, retry)
+	}
+}

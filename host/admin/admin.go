@@ -11,6 +11,7 @@
 //	GET    /v1/objects/{plugin}/{name}           one object in full
 //	POST   /v1/objects/{plugin}/{name}/evict     hibernate now; optionally close its sockets
 //	GET    /v1/hosts                             the hosts serving objects (every cluster member)
+//	POST   /v1/hosts/{name}/drain                move a member's objects to the others: 202
 //	GET    /v1/stats                             what the host refused or contained
 //	GET    /metrics                              Prometheus metrics, when Options.Metrics is set
 //	GET    /debug/pprof/...                      Go runtime profiles, when Options.Profiling is set
@@ -126,6 +127,7 @@ func New(h *host.Host, opts Options) http.Handler {
 	a.mux.HandleFunc("GET /v1/objects/{plugin}/{name}", a.inspectObject)
 	a.mux.HandleFunc("POST /v1/objects/{plugin}/{name}/evict", a.evictObject)
 	a.mux.HandleFunc("GET /v1/hosts", a.listHosts)
+	a.mux.HandleFunc("POST /v1/hosts/{name}/drain", a.drainHost)
 	a.mux.HandleFunc("GET /v1/stats", a.getStats)
 	if opts.Metrics != nil {
 		a.mux.Handle("GET /metrics", opts.Metrics)

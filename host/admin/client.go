@@ -122,6 +122,13 @@ func (c *Client) Hosts(ctx context.Context) ([]HostStatus, error) {
 	return out.Hosts, err
 }
 
+// Drain starts moving the named member's objects to the others.
+func (c *Client) Drain(ctx context.Context, name string) (HostStatus, error) {
+	var out HostStatus
+	_, err := c.do(ctx, http.MethodPost, "/v1/hosts/"+url.PathEscape(name)+"/drain", nil, "", nil, &out)
+	return out, err
+}
+
 func objectPath(id host.ObjectID) string {
 	return "/v1/objects/" + url.PathEscape(id.Plugin) + "/" + url.PathEscape(id.Name)
 }

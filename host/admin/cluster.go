@@ -25,6 +25,8 @@ type Cluster interface {
 	PublishPlugin(ctx context.Context, name string, wasm []byte) error
 	// WithdrawPlugin removes name from every member.
 	WithdrawPlugin(ctx context.Context, name string) error
+	// Drain starts moving this host's objects to the other members.
+	Drain() error
 }
 
 // ForwardedCall is an admin request run on another member.
@@ -179,4 +181,44 @@ func liveFirst(s host.State) int {
 		return 0
 	}
 	return 1
+}
+
+// drainHost: POST /v1/hosts/{name}/drain. The named member (by name or id)
+// starts moving its objects to the others and answers 202; the drain goes
+// on in the background, and GET /v1/hosts shows the member draining, then
+// drained.
+func (a *api) drainHost(w http.ResponseWriter, r *http.Request) {
+	if _, err := params(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if a.cluster == nil {
+		writeError(w, http.StatusConflict, "this host is not part of a cluster: there is no other host to move its objects to")
+		return
+	}
+	name := r.PathValue("name")
+	ms := a.cluster.Members()
+	i := slices.IndexFunc(ms, func(m HostStatus) bool { return m.Name == name || m.ID == name })
+	switch {
+	case i < 0:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no live member named %q (see GET /v1/hosts)", name))
+	case i > 0 && !isForwarded(r):
+		status, body, err := a.cluster.Forward(r.Context(), ms[i].ID, callOf(r, nil))
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s did not answer: %v", name, err))
+			return
+		}
+		relay(w, status, body)
+	case i > 0:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not this host", name))
+	default:
+		if err := a.cluster.Drain(); err != nil {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+		a.log.Info("host drain started through the admin API", "host", ms[0].Name, "remote", r.RemoteAddr)
+		st := ms[0]
+		st.State = "draining"
+		writeJSON(w, http.StatusAccepted, st)
+	}
 }

@@ -92,7 +92,8 @@ func forwardable(call Call) bool {
 	case http.MethodGet:
 		return call.Path == "/v1/objects" || strings.HasPrefix(call.Path, "/v1/objects/")
 	case http.MethodPost:
-		return strings.HasPrefix(call.Path, "/v1/objects/") && strings.HasSuffix(call.Path, "/evict")
+		return strings.HasPrefix(call.Path, "/v1/objects/") && strings.HasSuffix(call.Path, "/evict") ||
+			strings.HasPrefix(call.Path, "/v1/hosts/") && strings.HasSuffix(call.Path, "/drain")
 	}
 	return false
 }

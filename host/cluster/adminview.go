@@ -38,6 +38,8 @@ func (v adminView) PublishPlugin(ctx context.Context, name string, wasm []byte) 
 	return v.c.PublishPlugin(ctx, name, wasm)
 }
 
+func (v adminView) Drain() error { return v.c.Drain() }
+
 func (v adminView) WithdrawPlugin(ctx context.Context, name string) error {
 	return v.c.WithdrawPlugin(ctx, name)
 }

@@ -188,6 +188,10 @@ func New(opts Options) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.startMoves(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := c.members.start(c); err != nil {
 		c.Close()
 		return nil, err

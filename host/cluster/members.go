@@ -34,10 +34,30 @@ const StateServing = "serving"
 // members is the membership table: every host heard from within three
 // heartbeats, this one included.
 type members struct {
-	c    *Cluster
-	mu   sync.Mutex
-	byID map[string]Member
-	subs []*nats.Subscription
+	c     *Cluster
+	mu    sync.Mutex
+	byID  map[string]Member
+	subs  []*nats.Subscription
+	state string // this host's, under mu
+}
+
+// current is this host's state.
+func (m *members) current() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+// setState moves this host's state from one value to another; false if it
+// was not in from.
+func (m *members) setState(from, to string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != from {
+		return false
+	}
+	m.state = to
+	return true
 }
 
 func (m *members) subj(s string) string { return m.c.subject + "members." + s }
@@ -45,6 +65,7 @@ func (m *members) subj(s string) string { return m.c.subject + "members." + s }
 func (m *members) start(c *Cluster) error {
 	m.c = c
 	m.byID = map[string]Member{}
+	m.state = StateServing
 	for s, fn := range map[string]nats.MsgHandler{
 		"beat":  m.onBeat,
 		"leave": m.onLeave,
@@ -82,7 +103,9 @@ func (m *members) run() {
 
 func (m *members) self() Member {
 	s := m.c.opts.Self
-	s.State = StateServing
+	m.mu.Lock()
+	s.State = m.state
+	m.mu.Unlock()
 	s.Objects, s.Conns = m.c.opts.Load()
 	return s
 }

@@ -175,6 +175,9 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 	if err := req.Object.Validate(); err != nil {
 		return nil, err
 	}
+	if state := c.members.current(); state != StateServing {
+		return nil, fmt.Errorf("%w: this host is %s; connect through another", host.ErrHomeUnavailable, state)
+	}
 	if !c.standalone() {
 		// A host that just joined does not know the cluster's plugins
 		// yet: it would answer 404 for one it is about to deploy.

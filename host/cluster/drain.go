@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/torpor-dev/torpor/host"
+)
+
+// Member states besides StateServing.
+const (
+	// StateDraining is a member moving its objects to the others: it takes
+	// no new clients and no new homes.
+	StateDraining = "draining"
+	// StateDrained is a member that has moved every object away.
+	StateDrained = "drained"
+)
+
+// ErrAlreadyDraining is returned by Drain on a host that drains already.
+var ErrAlreadyDraining = errors.New("this host is draining already")
+
+// moveTimeout bounds one object's move: its export, its import on the new
+// home and the homes record.
+const moveTimeout = time.Minute
+
+func (c *Cluster) moveSubject(instance string) string { return c.subject + "move." + instance }
+func (c *Cluster) movedSubject() string               { return c.subject + "homes.moved" }
+func (c *Cluster) movesBucket() string                { return "torpor-" + c.opts.Name + "-moves" }
+
+// moveCall asks a member to take an object whose export waits in the moves
+// bucket under Transfer.
+type moveCall struct {
+	Object   host.ObjectID `json:"object"`
+	Transfer string        `json:"transfer"`
+}
+
+type moveAnswer struct {
+	Error string `json:"error,omitempty"`
+}
+
+// startMoves subscribes to moves into this host and to homes that moved.
+func (c *Cluster) startMoves() error {
+	for subj, fn := range map[string]nats.MsgHandler{
+		c.moveSubject(c.opts.Self.Instance): c.onMove,
+		c.movedSubject():                    c.onMoved,
+	} {
+		if _, err := c.nc.Subscribe(subj, fn); err != nil {
+			return fmt.Errorf("cluster: subscribe to %s: %w", subj, err)
+		}
+	}
+	return nil
+}
+
+// onMoved forgets a cached home that moved.
+func (c *Cluster) onMoved(msg *nats.Msg) {
+	var id host.ObjectID
+	if json.Unmarshal(msg.Data, &id) != nil {
+		return
+	}
+	c.homes.mu.Lock()
+	delete(c.homes.cache, id)
+	c.homes.mu.Unlock()
+}
+
+// onMove takes an object another member moves here.
+func (c *Cluster) onMove(msg *nats.Msg) {
+	var call moveCall
+	if err := json.Unmarshal(msg.Data, &call); err != nil || call.Object.Validate() != nil || call.Transfer == "" {
+		b, _ := json.Marshal(moveAnswer{Error: "malformed move request"})
+		msg.Respond(b)
+		return
+	}
+	c.goSafe(func() {
+		ans := moveAnswer{}
+		if err := c.moveIn(call); err != nil {
+			ans.Error = err.Error()
+			c.log.Error("could not take an object moved here", "object", call.Object.String(), "err", err)
+		} else {
+			c.log.Info("object moved here", "object", call.Object.String())
+		}
+		b, _ := json.Marshal(ans)
+		msg.Respond(b)
+	})
+}
+
+func (c *Cluster) moveIn(call moveCall) error {
+	ctx, cancel := context.WithTimeout(c.ctx, moveTimeout)
+	defer cancel()
+	moves, err := c.movesStore(ctx)
+	if err != nil {
+		return err
+	}
+	export, err := moves.GetBytes(ctx, call.Transfer)
+	for wait := 50 * time.Millisecond; err != nil && wait < 5*time.Second; wait *= 2 {
+		time.Sleep(wait) // a replica that has not caught up with the put
+		export, err = moves.GetBytes(ctx, call.Transfer)
+	}
+	if err != nil {
+		return fmt.Errorf("fetch the export: %w", err)
+	}
+	return c.opts.Host.MoveIn(ctx, call.Object, export)
+}
+
+func (c *Cluster) movesStore(ctx context.Context) (jetstream.ObjectStore, error) {
+	return c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      c.movesBucket(),
+		Description: "torpor: objects on their way from one host to another",
+		Replicas:    c.replicas(),
+		TTL:         time.Hour, // a transfer a crash left behind goes by itself
+	})
+}
+
+// Drain starts moving every object of this host to the other serving
+// members, each with its record, storage and snapshot; the member's state
+// is draining meanwhile and drained after. This host takes no new clients
+// from the start: their connects answer 503 with Retry-After, and its
+// sockets close with 1012 (service restart) so that their clients reconnect
+// through other hosts.
+func (c *Cluster) Drain() error {
+	if c.standalone() {
+		return errors.New("a host with no routes has no other host to move its objects to")
+	}
+	if !c.members.setState(StateServing, StateDraining) {
+		return ErrAlreadyDraining
+	}
+	c.members.beat()
+	c.log.Info("draining: moving every object to other hosts")
+	if !c.goSafe(c.drain) {
+		return host.ErrClosed
+	}
+	return nil
+}
+
+func (c *Cluster) drain() {
+	// The sockets this gateway relays to other homes go first: their
+	// objects are not moving, and their clients reconnect elsewhere.
+	c.relay.closeGateway(closeServiceRestart, "host drained; reconnect")
+	moved, failed := 0, 0
+	f := host.ObjectFilter{Limit: 100}
+	for c.ctx.Err() == nil {
+		infos, err := c.opts.Host.Objects(f)
+		if err != nil {
+			c.log.Error("draining: could not list objects", "err", err)
+			return
+		}
+		for _, info := range infos {
+			if err := c.moveOut(info.ID); err != nil {
+				failed++
+				c.log.Error("draining: could not move an object; it stays here", "object", info.ID.String(), "err", err)
+				continue
+			}
+			moved++
+		}
+		if len(infos) < f.Limit {
+			break
+		}
+		f.After = infos[len(infos)-1].ID.String()
+	}
+	if c.ctx.Err() != nil {
+		return
+	}
+	if failed == 0 {
+		c.members.setState(StateDraining, StateDrained)
+		c.members.beat()
+	}
+	c.log.Info("drain done", "moved", moved, "failed", failed)
+}
+
+// moveOut moves one object to its new home.
+func (c *Cluster) moveOut(id host.ObjectID) error {
+	var others []Member
+	for _, m := range c.Members()[1:] {
+		others = append(others, m)
+	}
+	target := rendezvous(id, others)
+	m, ok := c.Member(target)
+	if target == "" || !ok {
+		return errors.New("no other serving host to move it to")
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, moveTimeout)
+	defer cancel()
+	select {
+	case <-c.homes.ready:
+	case <-ctx.Done():
+		return errors.New("the homes bucket is not available")
+	}
+	h := c.opts.Host
+	export, err := h.MoveOut(ctx, id)
+	if errors.Is(err, host.ErrNotFound) {
+		return nil // gone meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	abort := func(err error) error {
+		h.AbortMoveOut(id)
+		return err
+	}
+	moves, err := c.movesStore(ctx)
+	if err != nil {
+		return abort(fmt.Errorf("moves bucket: %w", err))
+	}
+	transfer := homeKey(id) + "." + randomID()
+	if _, err := moves.PutBytes(ctx, transfer, export); err != nil {
+		return abort(fmt.Errorf("store the export: %w", err))
+	}
+	defer moves.Delete(context.WithoutCancel(ctx), transfer)
+	b, _ := json.Marshal(moveCall{Object: id, Transfer: transfer})
+	reply, err := c.nc.RequestWithContext(ctx, c.moveSubject(m.Instance), b)
+	if err != nil {
+		return abort(fmt.Errorf("ask %s to take it: %w", m.Name, err))
+	}
+	var ans moveAnswer
+	if err := json.Unmarshal(reply.Data, &ans); err != nil || ans.Error != "" {
+		return abort(fmt.Errorf("%s did not take it: %s", m.Name, ans.Error))
+	}
+	// From here the new home has it: the record points there, every
+	// member forgets where it was, and this host lets it go.
+	if _, err := c.homes.kv.Put(ctx, homeKey(id), []byte(target)); err != nil {
+		// Both hosts have it now, and the record still says here: keep
+		// serving it from here; the new home's copy is never activated.
+		return abort(fmt.Errorf("record the new home: %w", err))
+	}
+	idb, _ := json.Marshal(id)
+	c.nc.Publish(c.movedSubject(), idb)
+	c.onMoved(&nats.Msg{Data: idb})
+	if err := h.FinishMoveOut(ctx, id); err != nil {
+		c.log.Warn("draining: moved, but could not delete the copy here", "object", id.String(), "err", err)
+	}
+	c.log.Info("object moved", "object", id.String(), "to", m.Name)
+	return nil
+}
+
+// closeGateway closes every socket this host relays to another home.
+func (r *relay) closeGateway(code int, reason string) {
+	r.mu.Lock()
+	var all []*remoteSession
+	for _, s := range r.remote {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	for _, s := range all {
+		if s.end() {
+			s.sendClose(code, reason)
+			s.conn.Close(code, reason)
+		}
+	}
+}
