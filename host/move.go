@@ -13,51 +13,64 @@ import (
 // Moving an object to another host (a cluster's drain): MoveOut hibernates
 // it here, closes its sockets with 1012 and returns its export, and from
 // then on it does not activate here; the other host's MoveIn writes the
-// export into its store; FinishMoveOut forgets it here. AbortMoveOut undoes
-// a MoveOut whose import failed.
+// export into its store, where it does not activate either until
+// ConfirmMoveIn says the move is recorded; FinishMoveOut forgets it here and
+// keeps it from ever activating here again, unless it moves back in.
+// AbortMoveOut undoes a MoveOut whose import failed.
 
 // closeServiceRestart tells a client the object restarts elsewhere: it may
 // reconnect at once.
 const closeServiceRestart = 1012
 
-// moves is the set of objects moving away from this host.
+// moves is the set of objects moving away from this host or into it.
 type moves struct {
 	n  atomic.Int32 // len(m): the wake path reads only this while none moves
 	mu sync.Mutex
-	m  map[string]bool
+	m  map[string]moveWay
 }
 
-func (mv *moves) add(key string) bool {
+type moveWay uint8
+
+const (
+	movingOut moveWay = 1 + iota // or moved away for good
+	movingIn
+)
+
+// add marks key moving way; false if it was marked already (the mark is
+// then way).
+func (mv *moves) add(key string, way moveWay) bool {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
 	if mv.m == nil {
-		mv.m = map[string]bool{}
+		mv.m = map[string]moveWay{}
 	}
-	if mv.m[key] {
-		return false
+	_, had := mv.m[key]
+	mv.m[key] = way
+	if !had {
+		mv.n.Add(1)
 	}
-	mv.m[key] = true
-	mv.n.Add(1)
-	return true
+	return !had
 }
 
-func (mv *moves) remove(key string) {
-	mv.mu.Lock()
-	defer mv.mu.Unlock()
-	if mv.m[key] {
-		delete(mv.m, key)
-		mv.n.Add(-1)
-	}
-}
-
-func (mv *moves) has(key string) bool {
+func (mv *moves) way(key string) moveWay {
 	if mv.n.Load() == 0 {
-		return false
+		return 0
 	}
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
 	return mv.m[key]
 }
+
+func (mv *moves) remove(key string) {
+	mv.mu.Lock()
+	defer mv.mu.Unlock()
+	if _, ok := mv.m[key]; ok {
+		delete(mv.m, key)
+		mv.n.Add(-1)
+	}
+}
+
+func (mv *moves) has(key string) bool { return mv.way(key) != 0 }
 
 // errMoving refuses a wake of an object that is moving away.
 func (o *object) errMoving() error {
@@ -72,9 +85,10 @@ func (h *Host) MoveOut(ctx context.Context, id ObjectID) ([]byte, error) {
 		return nil, err
 	}
 	key := id.String()
-	if !h.moves.add(key) {
-		return nil, fmt.Errorf("move %s: already moving", key)
+	if h.moves.way(key) != 0 {
+		return nil, fmt.Errorf("move %s: already moving, or moved away", key)
 	}
+	h.moves.add(key, movingOut)
 	var export []byte
 	err := h.onObject(ctx, id, func(o *object) error {
 		o.hibernate(HibernateEvict)
@@ -101,13 +115,23 @@ func (h *Host) MoveOut(ctx context.Context, id ObjectID) ([]byte, error) {
 }
 
 // AbortMoveOut lets id wake here again after a MoveOut whose import failed.
-func (h *Host) AbortMoveOut(id ObjectID) { h.moves.remove(id.String()) }
+// The sockets MoveOut closed are still in its record: the object hears of
+// each at its next wake.
+func (h *Host) AbortMoveOut(ctx context.Context, id ObjectID) error {
+	defer h.moves.remove(id.String())
+	return h.onObject(ctx, id, func(o *object) error {
+		o.forget()
+		return nil
+	})
+}
 
 // FinishMoveOut forgets id here once its new host has it: its record,
-// storage and alarm go from this store and from memory.
+// storage and alarm go from this store and from memory, and it stays
+// marked as moved away, so that nothing wakes it here (a client whose
+// gateway still thinks it lives here gets ErrHomeUnavailable) until a
+// MoveIn brings it back.
 func (h *Host) FinishMoveOut(ctx context.Context, id ObjectID) error {
 	key := id.String()
-	defer h.moves.remove(key)
 	return h.onObject(ctx, id, func(o *object) error {
 		if err := h.store.DeleteObject(key); err != nil {
 			return err
@@ -125,6 +149,9 @@ func (h *Host) MoveIn(ctx context.Context, id ObjectID, export []byte) error {
 		return err
 	}
 	key := id.String()
+	// Not to wake here before the move is recorded (ConfirmMoveIn): its
+	// alarm, say, would run it while the other host may still take it back.
+	h.moves.add(key, movingIn)
 	err := h.onObject(ctx, id, func(o *object) error {
 		if o.inst != nil || len(o.conns) > 0 {
 			return fmt.Errorf("move %s in: it is live on this host", key)
@@ -135,10 +162,19 @@ func (h *Host) MoveIn(ctx context.Context, id ObjectID, export []byte) error {
 		o.forget() // what memory kept of an older copy is stale now
 		return nil
 	})
-	if err == nil {
-		h.kickAlarms() // the import may bring one
-	}
 	return err
+}
+
+// ConfirmMoveIn lets an object MoveIn brought wake here: the move is
+// recorded, this host is its home. It does nothing for an object not moving
+// in.
+func (h *Host) ConfirmMoveIn(id ObjectID) {
+	key := id.String()
+	if h.moves.way(key) != movingIn {
+		return
+	}
+	h.moves.remove(key)
+	h.kickAlarms() // the import may have brought one
 }
 
 // onObject runs fn on id's loop, retrying an entry retired meanwhile.

@@ -38,11 +38,18 @@ func TestMoveKeepsStateAndClosesWith1012(t *testing.T) {
 			if err := to.MoveIn(ctx, id, export); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := tryConnect(to, "counter/moving", ""); !errors.Is(err, host.ErrHomeUnavailable) {
+				t.Errorf("connect on the new host before the move is confirmed: %v, want ErrHomeUnavailable", err)
+			}
 			if err := from.FinishMoveOut(ctx, id); err != nil {
 				t.Fatal(err)
 			}
+			to.ConfirmMoveIn(id)
 			if _, err := from.Object(ctx, id); !errors.Is(err, host.ErrNotFound) {
 				t.Errorf("the old host still lists it: %v", err)
+			}
+			if _, err := tryConnect(from, "counter/moving", ""); !errors.Is(err, host.ErrHomeUnavailable) {
+				t.Errorf("connect on the old host after the move: %v, want ErrHomeUnavailable (it moved away)", err)
 			}
 			d := connect(t, to, "counter/moving", "")
 			if got := d.ask(t, "get"); got != "2" {
@@ -72,7 +79,9 @@ func TestMoveInRefusesALiveObject(t *testing.T) {
 	if err := to.MoveIn(ctx, id, export); err == nil {
 		t.Fatal("moved into a host where it is live")
 	}
-	from.AbortMoveOut(id)
+	if err := from.AbortMoveOut(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 	if got := connect(t, from, "counter/x", "").ask(t, "get"); got != "1" {
 		t.Errorf("after an aborted move: get = %q, want 1", got)
 	}

@@ -84,9 +84,10 @@ func (s *adminServer) stop() {
 	}
 }
 
-// forwardable reports whether a call is one a member forwards: the reads
-// and evicts that span the cluster. Nothing else is served to NATS peers,
-// which hold no admin token.
+// forwardable reports whether a call is one a member forwards: the object
+// reads and evicts that span the cluster, and a drain of this host. Nothing
+// else is served to NATS peers, which hold no admin token: the cluster's
+// NATS network must be its own (see Options.Token).
 func forwardable(call Call) bool {
 	switch call.Method {
 	case http.MethodGet:

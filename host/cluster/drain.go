@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,15 +58,25 @@ func (c *Cluster) startMoves() error {
 	return nil
 }
 
-// onMoved forgets a cached home that moved.
+// movedNote tells every member that an object has a new home.
+type movedNote struct {
+	Object host.ObjectID `json:"object"`
+	Home   string        `json:"home"`
+}
+
+// onMoved updates a cached home that moved; the new home lets the object
+// wake from now on.
 func (c *Cluster) onMoved(msg *nats.Msg) {
-	var id host.ObjectID
-	if json.Unmarshal(msg.Data, &id) != nil {
+	var n movedNote
+	if json.Unmarshal(msg.Data, &n) != nil || n.Home == "" {
 		return
 	}
 	c.homes.mu.Lock()
-	delete(c.homes.cache, id)
+	c.homes.cache[n.Object] = n.Home
 	c.homes.mu.Unlock()
+	if n.Home == c.id {
+		c.opts.Host.ConfirmMoveIn(n.Object)
+	}
 }
 
 // onMove takes an object another member moves here.
@@ -126,14 +137,18 @@ func (c *Cluster) Drain() error {
 	if c.standalone() {
 		return errors.New("a host with no routes has no other host to move its objects to")
 	}
+	if !slices.ContainsFunc(c.Members()[1:], func(m Member) bool { return m.State == StateServing }) {
+		return errors.New("no other serving host to move the objects to")
+	}
 	if !c.members.setState(StateServing, StateDraining) {
 		return ErrAlreadyDraining
 	}
-	c.members.beat()
-	c.log.Info("draining: moving every object to other hosts")
 	if !c.goSafe(c.drain) {
+		c.members.setState(StateDraining, StateServing)
 		return host.ErrClosed
 	}
+	c.members.beat()
+	c.log.Info("draining: moving every object to other hosts")
 	return nil
 }
 
@@ -146,7 +161,9 @@ func (c *Cluster) drain() {
 	for c.ctx.Err() == nil {
 		infos, err := c.opts.Host.Objects(f)
 		if err != nil {
-			c.log.Error("draining: could not list objects", "err", err)
+			c.log.Error("draining: could not list objects; serving again", "err", err)
+			c.members.setState(StateDraining, StateServing)
+			c.members.beat()
 			return
 		}
 		for _, info := range infos {
@@ -167,9 +184,14 @@ func (c *Cluster) drain() {
 	}
 	if failed == 0 {
 		c.members.setState(StateDraining, StateDrained)
-		c.members.beat()
+		c.log.Info("drain done", "moved", moved)
+	} else {
+		// What could not move is still served here: take clients again,
+		// and let the operator drain once more.
+		c.members.setState(StateDraining, StateServing)
+		c.log.Warn("drain ended with objects left here; serving again", "moved", moved, "failed", failed)
 	}
-	c.log.Info("drain done", "moved", moved, "failed", failed)
+	c.members.beat()
 }
 
 // moveOut moves one object to its new home.
@@ -190,6 +212,19 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 	case <-ctx.Done():
 		return errors.New("the homes bucket is not available")
 	}
+	// Only what this host is home to moves: a copy of an object homed
+	// elsewhere (a move a crash cut short) must not overwrite the real one.
+	key := homeKey(id)
+	entry, err := c.homes.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		// Never recorded (a host alone before it joined): it is ours.
+	case err != nil:
+		return fmt.Errorf("look up its home: %w", err)
+	case string(entry.Value()) != c.id:
+		c.log.Warn("draining: skipped a copy of an object homed on another host", "object", id.String(), "home", string(entry.Value()))
+		return nil
+	}
 	h := c.opts.Host
 	export, err := h.MoveOut(ctx, id)
 	if errors.Is(err, host.ErrNotFound) {
@@ -199,7 +234,11 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 		return err
 	}
 	abort := func(err error) error {
-		h.AbortMoveOut(id)
+		actx, cancel := context.WithTimeout(c.ctx, moveTimeout)
+		defer cancel()
+		if aerr := h.AbortMoveOut(actx, id); aerr != nil {
+			c.log.Error("draining: could not undo a move", "object", id.String(), "err", aerr)
+		}
 		return err
 	}
 	moves, err := c.movesStore(ctx)
@@ -222,16 +261,26 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 	}
 	// From here the new home has it: the record points there, every
 	// member forgets where it was, and this host lets it go.
-	if _, err := c.homes.kv.Put(ctx, homeKey(id), []byte(target)); err != nil {
-		// Both hosts have it now, and the record still says here: keep
-		// serving it from here; the new home's copy is never activated.
-		return abort(fmt.Errorf("record the new home: %w", err))
+	var recorded error
+	if entry == nil {
+		_, recorded = c.homes.kv.Create(ctx, key, []byte(target))
+	} else {
+		// Only over the revision read above: a record that changed
+		// meanwhile is not ours to move.
+		_, recorded = c.homes.kv.Update(ctx, key, []byte(target), entry.Revision())
 	}
-	idb, _ := json.Marshal(id)
-	c.nc.Publish(c.movedSubject(), idb)
-	c.onMoved(&nats.Msg{Data: idb})
-	if err := h.FinishMoveOut(ctx, id); err != nil {
-		c.log.Warn("draining: moved, but could not delete the copy here", "object", id.String(), "err", err)
+	if recorded != nil {
+		// The record still says here: serve it from here again. The new
+		// home's copy stays marked as moving in, so it never wakes there.
+		return abort(fmt.Errorf("record the new home: %w", recorded))
+	}
+	note, _ := json.Marshal(movedNote{Object: id, Home: target})
+	c.nc.Publish(c.movedSubject(), note)
+	c.onMoved(&nats.Msg{Data: note})
+	fctx, cancel := context.WithTimeout(c.ctx, moveTimeout)
+	defer cancel()
+	if err := h.FinishMoveOut(fctx, id); err != nil {
+		c.log.Warn("draining: moved, but could not delete the copy here (it never wakes here)", "object", id.String(), "err", err)
 	}
 	c.log.Info("object moved", "object", id.String(), "to", m.Name)
 	return nil

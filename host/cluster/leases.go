@@ -71,14 +71,15 @@ func (ls *leases) start(c *Cluster) {
 
 // lease is one activation's hold.
 type lease struct {
-	ls      *leases
-	id      host.ObjectID
-	key     string
-	token   uint64
-	rev     atomic.Uint64 // the entry's latest revision, for the next update
-	renewed atomic.Int64  // unix nanos of the last successful renewal
-	evicted atomic.Bool   // self-eviction already asked for
-	gone    atomic.Bool
+	ls       *leases
+	id       host.ObjectID
+	key      string
+	token    uint64
+	rev      atomic.Uint64 // the entry's latest revision, for the next update
+	renewed  atomic.Int64  // unix nanos of the last successful renewal
+	evicted  atomic.Bool   // self-eviction already asked for
+	gone     atomic.Bool   // not held: released, or lost
+	released atomic.Bool   // Release ran
 }
 
 func (l *lease) Token() uint64 { return l.token }
@@ -88,16 +89,23 @@ func (l *lease) Held() bool {
 }
 
 func (l *lease) Release() {
-	if l.gone.Swap(true) {
-		return
-	}
 	ls := l.ls
 	ls.mu.Lock()
 	if ls.held[l.id] == l {
 		delete(ls.held, l.id)
 	}
 	ls.mu.Unlock()
-	rev := l.rev.Load()
+	if l.released.Swap(true) {
+		return
+	}
+	l.gone.Store(true)
+	l.deleteAt(l.rev.Load())
+}
+
+// deleteAt deletes the lease entry if it is still at rev: a renewal that
+// was under way when the lease was released deletes at its own revision.
+func (l *lease) deleteAt(rev uint64) {
+	ls := l.ls
 	ls.c.goSafe(func() {
 		ctx, cancel := context.WithTimeout(ls.c.ctx, ls.c.opts.CallTimeout)
 		defer cancel()
@@ -184,12 +192,17 @@ func (ls *leases) renew(l *lease) {
 	ctx, cancel := context.WithTimeout(c.ctx, LeaseTTL/8)
 	rev, err := ls.kv.Update(ctx, l.key, c.holder(), l.rev.Load())
 	cancel()
-	if l.gone.Load() {
-		return
-	}
 	if err == nil {
 		l.rev.Store(rev)
 		l.renewed.Store(time.Now().UnixNano())
+		if l.released.Load() {
+			// Released while this update was under way: its delete was
+			// at the older revision and failed; this one is current.
+			l.deleteAt(rev)
+		}
+		return
+	}
+	if l.gone.Load() {
 		return
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {

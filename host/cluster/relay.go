@@ -187,11 +187,36 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 			return nil, fmt.Errorf("%w: this host is still joining the cluster (deploying its plugins)", host.ErrHomeUnavailable)
 		}
 	}
+	for tries := 0; ; tries++ {
+		s, err := rt.connect(ctx, req, conn)
+		var moved errMoved
+		if errors.As(err, &moved) {
+			if tries > 0 {
+				return nil, fmt.Errorf("%s: %w: it is moving between hosts", req.Object, host.ErrHomeUnavailable)
+			}
+			// Its home moved: forget where it was and look again.
+			c.homes.mu.Lock()
+			delete(c.homes.cache, req.Object)
+			c.homes.mu.Unlock()
+			continue
+		}
+		return s, err
+	}
+}
+
+// errMoved is a home's answer that the object lives elsewhere now.
+type errMoved struct{ msg string }
+
+func (e errMoved) Error() string { return e.msg }
+
+func (rt router) connect(ctx context.Context, req host.ConnectRequest, conn host.Conn) (host.ClientSession, error) {
+	c := rt.c
 	home, err := c.homeOf(ctx, req.Object)
 	if err != nil {
 		return nil, err
 	}
 	if home == c.id {
+		c.opts.Host.ConfirmMoveIn(req.Object) // the record says here: a move in is done
 		return c.opts.Host.Local().Connect(ctx, req, conn)
 	}
 	m, ok := c.Member(home)
@@ -234,6 +259,9 @@ func (rt router) Connect(ctx context.Context, req host.ConnectRequest, conn host
 			return nil, fmt.Errorf("connect %s: %s answered a refusal with status %d", req.Object, m.Name, ans.Reject.Status)
 		}
 		return nil, ans.Reject
+	case ans.Kind == "moved":
+		r.forget(s.ref)
+		return nil, fmt.Errorf("%s: %w", req.Object, errMoved{msg: "moved from " + m.Name})
 	case ans.Kind != "":
 		r.forget(s.ref)
 		if e, ok := sentinels[ans.Kind]; ok {

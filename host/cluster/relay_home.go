@@ -91,6 +91,20 @@ func (r *relay) isGateway(instance string) bool {
 
 func (r *relay) connect(msg *nats.Msg, call connectCall) {
 	c := r.c
+	// The gateway's idea of the home may be stale (the object moved):
+	// only its home serves it.
+	hctx, hcancel := context.WithTimeout(c.ctx, c.opts.CallTimeout)
+	home, err := c.homeOf(hctx, call.Object)
+	hcancel()
+	if err != nil {
+		r.answer(msg, answerFor(err))
+		return
+	}
+	if home != c.id {
+		r.answer(msg, connectAnswer{Kind: "moved", Message: "the object lives on another host now"})
+		return
+	}
+	c.opts.Host.ConfirmMoveIn(call.Object) // the record says here: a move in is done
 	ln := r.link(call.Gateway)
 	key := servedKey{gateway: call.Gateway, ref: call.Ref}
 	// Registered before the object hears of it: a close the object sends
