@@ -260,6 +260,19 @@ func (o *object) ensureLive() (err error) {
 	}
 	orphans := o.orphans
 	o.orphans = nil
+	if o.h.moves.adoptN.Load() > 0 {
+		// Sockets a move brought may still follow the object here: they
+		// stay adoptable, and are reported later if no gateway adopts them.
+		var report []store.ConnRecord
+		for _, c := range orphans {
+			if o.h.moves.isAdoptable(o.key, c.ID) {
+				o.orphans = append(o.orphans, c)
+			} else {
+				report = append(report, c)
+			}
+		}
+		orphans = report
+	}
 	for _, c := range orphans {
 		if o.inst == nil {
 			break

@@ -703,8 +703,10 @@ func TestClusterRelayedConnectAndAutoResponse(t *testing.T) {
 }
 
 // host drain moves every object of a host, storage and snapshot intact, to
-// the others; the drained host's sockets close with 1012, and it refuses
-// new clients.
+// the others; a socket another host relays to a moved object follows it
+// without a close, and keeps sending through the drain without losing a
+// frame; the drained host's own sockets close with 1012, and it refuses new
+// clients.
 func TestClusterDrain(t *testing.T) {
 	ss := startClusterOf(t, 3)
 	uploadEverywhere(t, ss, "counter", plugintest.WAT(t, "plugins/counter-wat/counter.wat"))
@@ -729,13 +731,38 @@ func TestClusterDrain(t *testing.T) {
 			elsewhere = append(elsewhere, name)
 		}
 	}
-	relayedToH3 := ss[0].dial(t, "/counter/"+onH3[0])          // on h1, object on h3
+	relayedToH3 := ss[0].dial(t, "/counter/"+onH3[0]) // on h1, object on h3
+	// And on h2: whichever of h1 and h2 becomes the object's new home, one
+	// of the two sockets turns local there and the other is relayed anew.
+	relayedToH3b := ss[1].dial(t, "/counter/"+onH3[0])
 	localOnH3 := drained.dial(t, "/counter/"+onH3[1])          // on h3, object on h3
 	relayedFromH3 := drained.dial(t, "/counter/"+elsewhere[0]) // on h3, object elsewhere
-	for _, c := range []*wsClient{relayedToH3, localOnH3, relayedFromH3} {
+	for _, c := range []*wsClient{relayedToH3, relayedToH3b, localOnH3, relayedFromH3} {
 		c.ask(t, "get")
 	}
 
+	// The relayed sockets increment all along the drain.
+	acked := make(chan int, 2)
+	for _, c := range []*wsClient{relayedToH3, relayedToH3b} {
+		go func() {
+			n := 0
+			defer func() { acked <- n }()
+			for range 40 {
+				if err := c.conn.WriteString("inc"); err != nil {
+					return
+				}
+				select {
+				case <-c.frames:
+					n++
+				case <-c.closed:
+					return
+				case <-time.After(20 * time.Second):
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
 	// Through h1: the call is forwarded to h3.
 	if st, body := ss[0].admin(t, "POST", "/v1/hosts/h3/drain", nil); st != http.StatusAccepted {
 		t.Fatalf("drain h3 through h1: %d %s", st, body)
@@ -752,7 +779,21 @@ func TestClusterDrain(t *testing.T) {
 	}) {
 		t.Fatal("h3 not drained within 60 s")
 	}
-	for name, c := range map[string]*wsClient{"relayed to h3": relayedToH3, "local on h3": localOnH3, "relayed from h3": relayedFromH3} {
+	incs := <-acked + <-acked
+	if incs != 80 {
+		t.Errorf("the two sockets relayed to the moving object got %d of 80 increments answered", incs)
+	}
+	for _, c := range []*wsClient{relayedToH3, relayedToH3b} {
+		select {
+		case code := <-c.closed:
+			t.Errorf("a socket relayed to the moving object closed with %d; it should follow the object", code)
+		default:
+		}
+	}
+	if got := relayedToH3.ask(t, "get"); got != fmt.Sprint(2+incs) {
+		t.Errorf("%s after the move, through the socket that followed it: get = %q, want %d", onH3[0], got, 2+incs)
+	}
+	for name, c := range map[string]*wsClient{"local on h3": localOnH3, "relayed from h3": relayedFromH3} {
 		select {
 		case code := <-c.closed:
 			if code != 1012 {
@@ -769,14 +810,12 @@ func TestClusterDrain(t *testing.T) {
 			t.Errorf("%s still on h3 after the drain", o.ID)
 		}
 	}
-	for _, name := range onH3 {
-		c := ss[0].dial(t, "/counter/"+name)
-		if got := c.ask(t, "get"); got != "2" {
-			t.Errorf("%s after the move: get = %q, want its stored 2", name, got)
-		}
-		if got := c.ask(t, "hits"); got != "2" {
-			t.Errorf("%s after the move: hits = %q, want its snapshot's 2", name, got)
-		}
+	c := ss[0].dial(t, "/counter/"+onH3[1])
+	if got := c.ask(t, "get"); got != "2" {
+		t.Errorf("%s after the move: get = %q, want its stored 2", onH3[1], got)
+	}
+	if got := c.ask(t, "hits"); got != "2" {
+		t.Errorf("%s after the move: hits = %q, want its snapshot's 2", onH3[1], got)
 	}
 	if st, retry := drained.refusal(t, "/counter/"+elsewhere[0]); st != http.StatusServiceUnavailable || retry == "" {
 		t.Errorf("a connect through the drained host: %d, Retry-After %q", st, retry)

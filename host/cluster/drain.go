@@ -226,7 +226,15 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 		return nil
 	}
 	h := c.opts.Host
+	// Sockets relayed from other hosts follow the object: first no frame
+	// of theirs goes to it from here, so that what was handed is known.
+	c.relay.pauseObject(ctx, id)
 	export, err := h.MoveOut(ctx, id)
+	if err != nil {
+		// Still here: the paused sockets close, and their clients
+		// reconnect.
+		c.relay.endObject(id, closeServiceRestart, "object could not move; reconnect")
+	}
 	if errors.Is(err, host.ErrNotFound) {
 		return nil // gone meanwhile
 	}

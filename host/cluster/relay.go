@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -92,6 +93,8 @@ const (
 	msgBatch  = 3 // home → gateway: frames for sockets of that gateway
 	msgCredit = 4 // home → gateway: frames handed to the object
 	msgAuto   = 5 // home → gateway: the object's auto-response pairs
+	msgMoved  = 6 // home → gateway: the object moved; frames not handed come back
+	msgBounce = 7 // home → gateway: a frame that arrived after the move, back
 )
 
 const instanceLen = 16 // hex digits of a Member.Instance
@@ -147,6 +150,10 @@ type connectCall struct {
 	Query   string              `json:"query"`
 	Remote  string              `json:"remote"`
 	Header  map[string][]string `json:"header"`
+	// Resume: the socket follows its object from its old home; ConnID is
+	// the connection id the object knows it by.
+	Resume bool   `json:"resume,omitempty"`
+	ConnID uint64 `json:"conn_id,omitempty"`
 }
 
 // connectAnswer is a home's answer: the connection id, or why not.
@@ -224,7 +231,7 @@ func (rt router) connect(ctx context.Context, req host.ConnectRequest, conn host
 		return nil, fmt.Errorf("%s: %w: %s is not a live member", req.Object, host.ErrHomeUnavailable, home)
 	}
 	r := &c.relay
-	s := &remoteSession{r: r, home: m, ref: r.nextRef.Add(1), conn: conn, credit: make(chan struct{}, 1), credits: window}
+	s := &remoteSession{r: r, object: req.Object, home: m, ref: r.nextRef.Add(1), conn: conn, credit: make(chan struct{}, 1), credits: window}
 	// Registered before asking, so that frames the object sends from its
 	// connect handler find the socket; the gateway's conn queues them
 	// until the upgrade.
@@ -292,21 +299,32 @@ func (r *relay) forget(ref uint64) *remoteSession {
 
 // remoteSession is a socket on this gateway whose object lives elsewhere.
 type remoteSession struct {
-	r    *relay
-	home Member
-	ref  uint64
-	id   uint64    // the home's connection id
-	conn host.Conn // the gateway's socket
+	r      *relay
+	object host.ObjectID
+	ref    uint64
+	id     uint64    // the home's connection id
+	conn   host.Conn // the gateway's socket
 
 	// autoResp is the object's auto-response table, pushed by the home:
 	// a matching text frame is answered here and never crosses.
 	autoResp atomic.Pointer[map[string][]byte]
 
 	mu      sync.Mutex
+	home    Member // where the object lives; changes when it moves
 	credits int
 	closed  bool
 	counted bool          // in RelayStats.Sessions
-	credit  chan struct{} // signalled when credits arrive or the session ends
+	credit  chan struct{} // signalled when credits arrive, the session ends or resumes
+	// While its object moves (msgMoved until the resume): sent counts the
+	// frames published, returned the ones the old home gave back, pending
+	// those still to come back.
+	sent     uint64
+	moving   bool
+	returned []inbound
+	pending  int64
+	// local is set once the object moved to this host: the socket is then
+	// an ordinary local one.
+	local *host.Session
 }
 
 func (s *remoteSession) ID() uint64 { return s.id }
@@ -323,22 +341,35 @@ func (s *remoteSession) Message(ctx context.Context, kind abi.FrameKind, data []
 	}
 	for {
 		s.mu.Lock()
+		if s.local != nil {
+			local := s.local
+			s.mu.Unlock()
+			return local.Message(ctx, kind, data)
+		}
 		if s.closed {
 			s.mu.Unlock()
 			return host.ErrConnClosed
 		}
-		if s.credits > 0 {
+		if s.credits > 0 && !s.moving {
 			s.credits--
+			// Published under the lock, so that a move's count of frames
+			// sent (msgMoved) sees it or not, never half.
+			err := s.publish(kind, data)
 			s.mu.Unlock()
-			break
+			return err
 		}
+		name := s.home.Name
 		s.mu.Unlock()
 		select {
 		case <-s.credit:
 		case <-ctx.Done():
-			return fmt.Errorf("%w: no credit from %s: %w", host.ErrOverloaded, s.home.Name, ctx.Err())
+			return fmt.Errorf("%w: no credit from %s: %w", host.ErrOverloaded, name, ctx.Err())
 		}
 	}
+}
+
+// publish sends one client frame to the home; s.mu is held.
+func (s *remoteSession) publish(kind abi.FrameKind, data []byte) error {
 	c := s.r.c
 	b := make([]byte, 0, 1+instanceLen+8+1+len(data))
 	b = append(b, msgFrame)
@@ -349,12 +380,19 @@ func (s *remoteSession) Message(ctx context.Context, kind abi.FrameKind, data []
 	if err := c.nc.Publish(c.sessSubject(s.home.Instance), b); err != nil {
 		return fmt.Errorf("relay a frame to %s: %w", s.home.Name, err)
 	}
+	s.sent++
 	s.r.stats.FramesIn.Add(1)
 	return nil
 }
 
 // Close tells the home the client went away.
-func (s *remoteSession) Close(_ context.Context, code int, reason string) error {
+func (s *remoteSession) Close(ctx context.Context, code int, reason string) error {
+	s.mu.Lock()
+	local := s.local
+	s.mu.Unlock()
+	if local != nil {
+		return local.Close(ctx, code, reason)
+	}
 	if !s.end() {
 		return nil
 	}
@@ -362,6 +400,13 @@ func (s *remoteSession) Close(_ context.Context, code int, reason string) error 
 }
 
 func (s *remoteSession) sendClose(code int, reason string) error {
+	s.mu.Lock()
+	home := s.home
+	s.mu.Unlock()
+	return s.sendCloseTo(home, code, reason)
+}
+
+func (s *remoteSession) sendCloseTo(home Member, code int, reason string) error {
 	c := s.r.c
 	b := make([]byte, 0, 1+instanceLen+8+4+len(reason))
 	b = append(b, msgClose)
@@ -369,7 +414,7 @@ func (s *remoteSession) sendClose(code int, reason string) error {
 	b = binary.BigEndian.AppendUint64(b, s.ref)
 	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
 	b = append(b, reason...)
-	return c.nc.Publish(c.sessSubject(s.home.Instance), b)
+	return c.nc.Publish(c.sessSubject(home.Instance), b)
 }
 
 // end marks the session over and forgets it; false if it already was.
@@ -432,6 +477,50 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		} else {
 			s.autoResp.Store(&m)
 		}
+	case msgMoved:
+		if len(b) < 1+8+8+4 {
+			return
+		}
+		r.mu.Lock()
+		s := r.remote[binary.BigEndian.Uint64(b[1:])]
+		r.mu.Unlock()
+		if s == nil {
+			return
+		}
+		handed := binary.BigEndian.Uint64(b[9:])
+		n := int(binary.BigEndian.Uint32(b[17:]))
+		left, ok := decodeInbound(b[21:], n)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		s.moving = true
+		s.returned = append(s.returned[:0], left...)
+		s.pending = int64(s.sent) - int64(handed) - int64(len(left))
+		ready := s.pending <= 0
+		s.mu.Unlock()
+		if ready {
+			r.c.goSafe(s.resume)
+		}
+	case msgBounce:
+		if len(b) < 1+8 {
+			return
+		}
+		r.mu.Lock()
+		s := r.remote[binary.BigEndian.Uint64(b[1:])]
+		r.mu.Unlock()
+		in, ok := decodeInbound(b[9:], 1)
+		if s == nil || !ok {
+			return
+		}
+		s.mu.Lock()
+		s.returned = append(s.returned, in...)
+		s.pending--
+		ready := s.moving && s.pending == 0
+		s.mu.Unlock()
+		if ready {
+			r.c.goSafe(s.resume)
+		}
 	case msgCredit:
 		if len(b) < 1+8+4 {
 			return
@@ -488,7 +577,10 @@ func (r *relay) homeGone(m Member) {
 	r.mu.Lock()
 	var ended []*remoteSession
 	for _, s := range r.remote {
-		if s.home.Instance == m.Instance {
+		s.mu.Lock()
+		gone := s.home.Instance == m.Instance
+		s.mu.Unlock()
+		if gone {
 			ended = append(ended, s)
 		}
 	}
@@ -543,4 +635,136 @@ func decodePairs(b []byte) (map[string][]byte, bool) {
 		m[string(req)] = append([]byte(nil), resp...)
 	}
 	return m, true
+}
+
+// becomeLocal attaches a socket whose object moved to this very host to the
+// object here: from now on its frames go to the local session.
+func (s *remoteSession) becomeLocal(ctx context.Context, old Member, fail func(string, error)) {
+	h := s.r.c.opts.Host
+	h.ConfirmMoveIn(s.object) // the record says here
+	sess, err := h.Adopt(ctx, s.object, s.id, s.conn)
+	if err != nil {
+		fail("this host, its new home, did not adopt it", err)
+		return
+	}
+	s.mu.Lock()
+	returned := s.returned
+	s.local, s.returned, s.moving = sess, nil, false
+	counted := s.counted
+	s.counted = false
+	s.mu.Unlock()
+	s.r.forget(s.ref)
+	if counted {
+		s.r.stats.Sessions.Add(-1)
+	}
+	s.sendCloseTo(old, 1000, "moved") // the old home forgets its entry
+	for _, in := range returned {
+		if err := sess.Message(ctx, in.kind, in.data); err != nil {
+			s.r.c.log.Warn("a frame given back by the old home was not delivered", "object", s.object.String(), "err", err)
+		}
+	}
+	select {
+	case s.credit <- struct{}{}:
+	default:
+	}
+}
+
+// decodeInbound reads n frames as appendInbound wrote them.
+func decodeInbound(b []byte, n int) ([]inbound, bool) {
+	out := make([]inbound, 0, n)
+	for range n {
+		if len(b) < 5 {
+			return nil, false
+		}
+		kind := abi.FrameKind(b[0])
+		l := int(binary.BigEndian.Uint32(b[1:]))
+		if len(b)-5 < l {
+			return nil, false
+		}
+		out = append(out, inbound{kind: kind, data: append([]byte(nil), b[5:5+l]...)})
+		b = b[5+l:]
+	}
+	return out, len(b) == 0
+}
+
+// resumeWait bounds how long a socket waits for its object's new home.
+const resumeWait = 30 * time.Second
+
+// resume points a socket whose object moved at its new home: the new
+// home adopts the connection (no connect event), the frames the old home
+// gave back go first, and sending goes on. Failing that, the socket closes
+// with 1012 and its client reconnects.
+func (s *remoteSession) resume() {
+	c := s.r.c
+	s.mu.Lock()
+	old := s.home
+	s.mu.Unlock()
+	fail := func(why string, err error) {
+		c.log.Warn("a relayed socket could not follow its object", "object", s.object.String(), "why", why, "err", err)
+		if s.end() {
+			s.sendCloseTo(old, closeServiceRestart, "moved")
+			s.conn.Close(closeServiceRestart, "object moved; reconnect")
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, resumeWait)
+	defer cancel()
+	var m Member
+	for {
+		c.homes.mu.Lock()
+		delete(c.homes.cache, s.object)
+		c.homes.mu.Unlock()
+		home, err := c.homeOf(ctx, s.object)
+		if err == nil && home == c.id {
+			s.becomeLocal(ctx, old, fail)
+			return
+		}
+		if err == nil && home != old.ID {
+			var ok bool
+			if m, ok = c.Member(home); ok {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			fail("no new home recorded", ctx.Err())
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	b, _ := json.Marshal(connectCall{Gateway: c.opts.Self.Instance, Ref: s.ref, Object: s.object, Resume: true, ConnID: s.id})
+	msg, err := c.nc.RequestWithContext(ctx, c.connectSubject(m.Instance), b)
+	if err != nil {
+		fail("the new home did not answer", err)
+		return
+	}
+	var ans connectAnswer
+	if err := json.Unmarshal(msg.Data, &ans); err != nil || ans.ID != s.id {
+		fail("the new home did not adopt it", fmt.Errorf("%s", ans.Message))
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.home = m
+	s.credits = window
+	var err2 error
+	for _, in := range s.returned {
+		s.credits--
+		if err2 = s.publish(in.kind, in.data); err2 != nil {
+			break
+		}
+	}
+	s.returned, s.moving = nil, false
+	s.mu.Unlock()
+	select {
+	case s.credit <- struct{}{}:
+	default:
+	}
+	s.sendCloseTo(old, 1000, "moved") // the old home forgets its entry
+	if err2 != nil {
+		fail("resending to the new home", err2)
+	}
+	c.log.Debug("relayed socket followed its object", "object", s.object.String(), "from", old.Name, "to", m.Name)
 }

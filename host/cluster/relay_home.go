@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,13 @@ type served struct {
 	link *link
 	in   chan inbound  // bounded by the gateway's credit window
 	done chan struct{} // closed when the connection ends, whichever side ends it
+
+	// For a move of its object (see pauseObject and remoteConn.Moved):
+	// pause stops the goroutine between two frames; handed counts the
+	// frames it gave the object; moved bounces later frames back.
+	pause  chan chan struct{}
+	handed atomic.Uint64
+	moved  atomic.Bool
 
 	mu   sync.Mutex
 	sess *host.Session // set once the object accepted it
@@ -110,7 +118,7 @@ func (r *relay) connect(msg *nats.Msg, call connectCall) {
 	// Registered before the object hears of it: a close the object sends
 	// from its connect handler, a close from the gateway, or the gateway's
 	// process going away, all find it and end it.
-	sv := &served{key: key, link: ln, in: make(chan inbound, window+1), done: make(chan struct{})}
+	sv := &served{key: key, link: ln, in: make(chan inbound, window+1), done: make(chan struct{}), pause: make(chan chan struct{})}
 	r.mu.Lock()
 	if _, dup := r.served[key]; dup {
 		r.mu.Unlock()
@@ -123,9 +131,15 @@ func (r *relay) connect(msg *nats.Msg, call connectCall) {
 	rc := &remoteConn{link: ln, ref: call.Ref}
 	ctx, cancel := context.WithTimeout(c.ctx, connectTimeout)
 	defer cancel()
-	sess, err := c.opts.Host.Connect(ctx, host.ConnectRequest{
-		Object: call.Object, Path: call.Path, Query: call.Query, Remote: call.Remote, Header: call.Header,
-	}, rc)
+	var sess *host.Session
+	if call.Resume {
+		// A socket that followed its object here from its old home.
+		sess, err = c.opts.Host.Adopt(ctx, call.Object, call.ConnID, rc)
+	} else {
+		sess, err = c.opts.Host.Connect(ctx, host.ConnectRequest{
+			Object: call.Object, Path: call.Path, Query: call.Query, Remote: call.Remote, Header: call.Header,
+		}, rc)
+	}
 	if err != nil {
 		r.dropServed(key)
 		r.answer(msg, answerFor(err))
@@ -201,6 +215,16 @@ func (r *relay) onSession(msg *nats.Msg) {
 	if sv == nil {
 		return // the object closed it meanwhile
 	}
+	if sv.moved.Load() {
+		// Its object moved away: the gateway resends what comes back, at
+		// the new home. Its close (after the resume) ends this entry.
+		if in.close {
+			r.dropServed(key)
+		} else {
+			sv.link.bounce(key.ref, in)
+		}
+		return
+	}
 	select {
 	case sv.in <- in:
 	default:
@@ -221,6 +245,18 @@ func (r *relay) serve(sv *served) {
 			return // the host closes the object and its connections itself
 		case <-sv.done:
 			return
+		case ack := <-sv.pause:
+			// Its object moves: no frame goes to it from here on; what is
+			// queued goes back to the gateway (remoteConn.Moved).
+			if handed > 0 {
+				sv.link.credit(sv.key.ref, handed)
+			}
+			close(ack)
+			select {
+			case <-sv.done:
+			case <-c.ctx.Done():
+			}
+			return
 		case in := <-sv.in:
 			if in.close {
 				r.dropServed(sv.key)
@@ -228,6 +264,7 @@ func (r *relay) serve(sv *served) {
 				return
 			}
 			err := sv.sess.Message(c.ctx, in.kind, in.data)
+			sv.handed.Add(1)
 			if errors.Is(err, host.ErrConnClosed) {
 				r.dropServed(sv.key)
 				return
@@ -406,6 +443,103 @@ var (
 	_ host.Batcher       = (*remoteConn)(nil)
 	_ host.AutoResponder = (*remoteConn)(nil)
 )
+
+var _ host.Mover = (*remoteConn)(nil)
+
+// Moved tells the gateway the object is moving away: it stops sending,
+// gets back the frames not handed to the object (those queued here, and
+// later the ones still on their way), and resumes the socket at the new
+// home. The relay paused this connection first (pauseObject), so the count
+// of frames handed is final.
+func (rc *remoteConn) Moved() {
+	r := rc.link.r
+	key := servedKey{gateway: rc.link.gateway, ref: rc.ref}
+	r.mu.Lock()
+	sv := r.served[key]
+	r.mu.Unlock()
+	if sv == nil {
+		rc.link.close(rc.ref, closeServiceRestart, "object moved to another host")
+		return
+	}
+	sv.moved.Store(true)
+	var left []inbound
+	for drained := false; !drained; {
+		select {
+		case in := <-sv.in:
+			if !in.close {
+				left = append(left, in)
+			}
+		default:
+			drained = true
+		}
+	}
+	ln := rc.link
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
+	ln.endLocked()
+	b := []byte{msgMoved}
+	b = binary.BigEndian.AppendUint64(b, rc.ref)
+	b = binary.BigEndian.AppendUint64(b, sv.handed.Load())
+	b = binary.BigEndian.AppendUint32(b, uint32(len(left)))
+	for _, in := range left {
+		b = appendInbound(b, in)
+	}
+	ln.r.c.nc.Publish(ln.subject, b)
+}
+
+func appendInbound(b []byte, in inbound) []byte {
+	b = append(b, byte(in.kind))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(in.data)))
+	return append(b, in.data...)
+}
+
+// bounce sends a frame that reached this host after its object moved back
+// to the gateway.
+func (ln *link) bounce(ref uint64, in inbound) {
+	ln.sendMu.Lock()
+	defer ln.sendMu.Unlock()
+	b := []byte{msgBounce}
+	b = binary.BigEndian.AppendUint64(b, ref)
+	ln.r.c.nc.Publish(ln.subject, appendInbound(b, in))
+}
+
+// pauseObject stops handing frames of id's relayed sockets to it, before it
+// moves: afterwards each one's count of frames handed is final.
+func (r *relay) pauseObject(ctx context.Context, id host.ObjectID) {
+	r.mu.Lock()
+	var svs []*served
+	for _, sv := range r.served {
+		if sess := sv.session(); sess != nil && sess.Object() == id {
+			svs = append(svs, sv)
+		}
+	}
+	r.mu.Unlock()
+	for _, sv := range svs {
+		ack := make(chan struct{})
+		select {
+		case sv.pause <- ack:
+			<-ack
+		case <-sv.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// endObject closes the relayed sockets of id served here.
+func (r *relay) endObject(id host.ObjectID, code int, reason string) {
+	r.mu.Lock()
+	var svs []*served
+	for _, sv := range r.served {
+		if sess := sv.session(); sess != nil && sess.Object() == id {
+			svs = append(svs, sv)
+		}
+	}
+	r.mu.Unlock()
+	for _, sv := range svs {
+		r.endServed(sv, code, reason)
+	}
+}
 
 // SetAutoResponses pushes the object's table to the gateway, in order with
 // the frames before it.
