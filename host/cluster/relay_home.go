@@ -506,15 +506,7 @@ func (ln *link) bounce(ref uint64, in inbound) {
 // pauseObject stops handing frames of id's relayed sockets to it, before it
 // moves: afterwards each one's count of frames handed is final.
 func (r *relay) pauseObject(ctx context.Context, id host.ObjectID) {
-	r.mu.Lock()
-	var svs []*served
-	for _, sv := range r.served {
-		if sess := sv.session(); sess != nil && sess.Object() == id {
-			svs = append(svs, sv)
-		}
-	}
-	r.mu.Unlock()
-	for _, sv := range svs {
+	for _, sv := range r.servedOf(id) {
 		ack := make(chan struct{})
 		select {
 		case sv.pause <- ack:
@@ -528,17 +520,22 @@ func (r *relay) pauseObject(ctx context.Context, id host.ObjectID) {
 
 // endObject closes the relayed sockets of id served here.
 func (r *relay) endObject(id host.ObjectID, code int, reason string) {
+	for _, sv := range r.servedOf(id) {
+		r.endServed(sv, code, reason)
+	}
+}
+
+// servedOf lists the connections of id this home serves.
+func (r *relay) servedOf(id host.ObjectID) []*served {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	var svs []*served
 	for _, sv := range r.served {
 		if sess := sv.session(); sess != nil && sess.Object() == id {
 			svs = append(svs, sv)
 		}
 	}
-	r.mu.Unlock()
-	for _, sv := range svs {
-		r.endServed(sv, code, reason)
-	}
+	return svs
 }
 
 // SetAutoResponses pushes the object's table to the gateway, in order with
