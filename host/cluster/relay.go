@@ -437,6 +437,13 @@ func (s *remoteSession) end() bool {
 	return true
 }
 
+// session is this gateway's remote session ref, or nil.
+func (r *relay) session(ref uint64) *remoteSession {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.remote[ref]
+}
+
 // onGateway handles what homes send this gateway.
 func (r *relay) onGateway(msg *nats.Msg) {
 	b := msg.Data
@@ -450,11 +457,8 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if len(b) < 1+8+4 {
 			return
 		}
-		ref := binary.BigEndian.Uint64(b[1:])
 		code := int(int32(binary.BigEndian.Uint32(b[9:])))
-		r.mu.Lock()
-		s := r.remote[ref]
-		r.mu.Unlock()
+		s := r.session(binary.BigEndian.Uint64(b[1:]))
 		if s != nil && s.end() {
 			s.conn.Close(code, string(b[13:]))
 		}
@@ -466,9 +470,7 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if !ok {
 			return
 		}
-		r.mu.Lock()
-		s := r.remote[binary.BigEndian.Uint64(b[1:])]
-		r.mu.Unlock()
+		s := r.session(binary.BigEndian.Uint64(b[1:]))
 		if s == nil {
 			return
 		}
@@ -481,9 +483,7 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if len(b) < 1+8+8+4 {
 			return
 		}
-		r.mu.Lock()
-		s := r.remote[binary.BigEndian.Uint64(b[1:])]
-		r.mu.Unlock()
+		s := r.session(binary.BigEndian.Uint64(b[1:]))
 		if s == nil {
 			return
 		}
@@ -506,9 +506,7 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if len(b) < 1+8 {
 			return
 		}
-		r.mu.Lock()
-		s := r.remote[binary.BigEndian.Uint64(b[1:])]
-		r.mu.Unlock()
+		s := r.session(binary.BigEndian.Uint64(b[1:]))
 		in, ok := decodeInbound(b[9:], 1)
 		if s == nil || !ok {
 			return
@@ -525,11 +523,8 @@ func (r *relay) onGateway(msg *nats.Msg) {
 		if len(b) < 1+8+4 {
 			return
 		}
-		ref := binary.BigEndian.Uint64(b[1:])
 		n := int(binary.BigEndian.Uint32(b[9:]))
-		r.mu.Lock()
-		s := r.remote[ref]
-		r.mu.Unlock()
+		s := r.session(binary.BigEndian.Uint64(b[1:]))
 		if s == nil {
 			return
 		}

@@ -103,6 +103,14 @@ func (r *relay) connect(msg *nats.Msg, call connectCall) {
 	// only its home serves it.
 	hctx, hcancel := context.WithTimeout(c.ctx, c.opts.CallTimeout)
 	home, err := c.homeOf(hctx, call.Object)
+	if err == nil && home != c.id {
+		// The gateway read the record more recently than this host's
+		// cache (the moved note may still be on its way): read it again.
+		c.homes.mu.Lock()
+		delete(c.homes.cache, call.Object)
+		c.homes.mu.Unlock()
+		home, err = c.homeOf(hctx, call.Object)
+	}
 	hcancel()
 	if err != nil {
 		r.answer(msg, answerFor(err))
