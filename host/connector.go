@@ -101,13 +101,21 @@ type AutoResponder interface {
 // pushAutoResponses gives the object's current table to every connection
 // that answers auto-responses itself.
 func (o *object) pushAutoResponses() {
+	for _, c := range o.conns {
+		o.offerAutoResponses(c.c)
+	}
+}
+
+// offerAutoResponses hands the object's current table to c, if c answers
+// auto-responses itself.
+func (o *object) offerAutoResponses(c Conn) {
+	ar, ok := c.(AutoResponder)
+	if !ok {
+		return
+	}
 	var m map[string][]byte
 	if p := o.autoResp.Load(); p != nil {
 		m = *p
 	}
-	for _, c := range o.conns {
-		if ar, ok := c.c.(AutoResponder); ok {
-			ar.SetAutoResponses(m)
-		}
-	}
+	ar.SetAutoResponses(m)
 }

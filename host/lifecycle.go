@@ -111,13 +111,7 @@ func (o *object) connect(env *envelope) error {
 		return err
 	}
 	o.addConn(&conn{id: env.conn, c: env.c})
-	if ar, ok := env.c.(AutoResponder); ok {
-		var m map[string][]byte
-		if p := o.autoResp.Load(); p != nil {
-			m = *p
-		}
-		ar.SetAutoResponses(m)
-	}
+	o.offerAutoResponses(env.c)
 	if !o.inst.Has(engine.ExportConnect) {
 		o.publishConns()
 		return nil

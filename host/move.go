@@ -322,13 +322,7 @@ func (h *Host) Adopt(ctx context.Context, id ObjectID, connID uint64, c Conn) (*
 		h.moves.adopted(ob.key, connID)
 		ob.addConn(&conn{id: r.ID, c: c, attachment: r.Attachment, tags: r.Tags})
 		ob.publishConns()
-		if ar, ok := c.(AutoResponder); ok {
-			var m map[string][]byte
-			if p := ob.autoResp.Load(); p != nil {
-				m = *p
-			}
-			ar.SetAutoResponses(m)
-		}
+		ob.offerAutoResponses(c)
 		return nil
 	})
 	if err != nil {

@@ -196,11 +196,7 @@ func (c *Cluster) drain() {
 
 // moveOut moves one object to its new home.
 func (c *Cluster) moveOut(id host.ObjectID) error {
-	var others []Member
-	for _, m := range c.Members()[1:] {
-		others = append(others, m)
-	}
-	target := rendezvous(id, others)
+	target := rendezvous(id, c.Members()[1:]) // the others: this host is first
 	m, ok := c.Member(target)
 	if target == "" || !ok {
 		return errors.New("no other serving host to move it to")

@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,16 +196,7 @@ func (c *Cluster) Members() []Member {
 	}
 	c.members.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int {
-		if a.Name != b.Name {
-			if a.Name < b.Name {
-				return -1
-			}
-			return 1
-		}
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
 	})
 	self := c.members.self()
 	self.Seen = time.Now()

@@ -421,24 +421,29 @@ func (ln *link) add(f *host.Frame, ref uint64) {
 	ln.mu.Unlock()
 }
 
-func (ln *link) close(ref uint64, code int, reason string) {
+// send publishes one control message in the link's order; with
+// afterFrames, the frames gathered so far go first, so that it does not
+// overtake them.
+func (ln *link) send(b []byte, afterFrames bool) {
 	ln.sendMu.Lock()
 	defer ln.sendMu.Unlock()
-	ln.endLocked() // frames sent before the close arrive before it
-	b := []byte{msgClose}
-	b = binary.BigEndian.AppendUint64(b, ref)
-	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
-	b = append(b, reason...)
+	if afterFrames {
+		ln.endLocked()
+	}
 	ln.r.c.nc.Publish(ln.subject, b)
 }
 
+func (ln *link) close(ref uint64, code int, reason string) {
+	b := []byte{msgClose}
+	b = binary.BigEndian.AppendUint64(b, ref)
+	b = binary.BigEndian.AppendUint32(b, uint32(int32(code)))
+	ln.send(append(b, reason...), true)
+}
+
 func (ln *link) credit(ref uint64, n int) {
-	ln.sendMu.Lock()
-	defer ln.sendMu.Unlock()
 	b := []byte{msgCredit}
 	b = binary.BigEndian.AppendUint64(b, ref)
-	b = binary.BigEndian.AppendUint32(b, uint32(n))
-	ln.r.c.nc.Publish(ln.subject, b)
+	ln.send(binary.BigEndian.AppendUint32(b, uint32(n)), false)
 }
 
 // remoteConn is the host.Conn of a relayed connection, at its home.
@@ -481,10 +486,6 @@ func (rc *remoteConn) Moved() {
 			drained = true
 		}
 	}
-	ln := rc.link
-	ln.sendMu.Lock()
-	defer ln.sendMu.Unlock()
-	ln.endLocked()
 	b := []byte{msgMoved}
 	b = binary.BigEndian.AppendUint64(b, rc.ref)
 	b = binary.BigEndian.AppendUint64(b, sv.handed.Load())
@@ -492,7 +493,7 @@ func (rc *remoteConn) Moved() {
 	for _, in := range left {
 		b = appendInbound(b, in)
 	}
-	ln.r.c.nc.Publish(ln.subject, b)
+	rc.link.send(b, true)
 }
 
 func appendInbound(b []byte, in inbound) []byte {
@@ -504,11 +505,9 @@ func appendInbound(b []byte, in inbound) []byte {
 // bounce sends a frame that reached this host after its object moved back
 // to the gateway.
 func (ln *link) bounce(ref uint64, in inbound) {
-	ln.sendMu.Lock()
-	defer ln.sendMu.Unlock()
 	b := []byte{msgBounce}
 	b = binary.BigEndian.AppendUint64(b, ref)
-	ln.r.c.nc.Publish(ln.subject, appendInbound(b, in))
+	ln.send(appendInbound(b, in), false)
 }
 
 // pauseObject stops handing frames of id's relayed sockets to it, before it
@@ -549,14 +548,9 @@ func (r *relay) servedOf(id host.ObjectID) []*served {
 // SetAutoResponses pushes the object's table to the gateway, in order with
 // the frames before it.
 func (rc *remoteConn) SetAutoResponses(m map[string][]byte) {
-	ln := rc.link
-	ln.sendMu.Lock()
-	defer ln.sendMu.Unlock()
-	ln.endLocked()
 	b := []byte{msgAuto}
 	b = binary.BigEndian.AppendUint64(b, rc.ref)
-	b = appendPairs(b, m)
-	ln.r.c.nc.Publish(ln.subject, b)
+	rc.link.send(appendPairs(b, m), true)
 }
 
 func (rc *remoteConn) Send(f *host.Frame) error {
