@@ -113,17 +113,17 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 	if want != "" && activeSHA(c.opts.Host, name) == want {
 		return // this host published it, or has it already
 	}
-	wasm, err := store.GetBytes(ctx, name)
-	for wait := 50 * time.Millisecond; err != nil && wait < 10*time.Second; wait *= 2 {
+	wasm, err := p.fetch(ctx, c, store, name)
+	for wait := 50 * time.Millisecond; err != nil && ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
 		// Reads may be served by a replica that has not caught up with
 		// the write the watch just reported (the object is then missing,
-		// or its chunks do not match its digest yet): wait for it.
+		// or its chunks do not match its digest yet), or may have asked a
+		// stream leader that just died: try again until the minute is up.
 		select {
 		case <-ctx.Done():
-			return
 		case <-time.After(wait):
+			wasm, err = p.fetch(ctx, c, store, name)
 		}
-		wasm, err = store.GetBytes(ctx, name)
 	}
 	if err != nil {
 		c.log.Error("could not fetch a plugin from the cluster's store", "plugin", name, "err", err)
@@ -140,6 +140,16 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 		return
 	}
 	c.log.Info("plugin deployed from the cluster's store", "plugin", name, "sha256", v.SHA256)
+}
+
+// fetch reads one plugin with its own deadline: the chunk consumer a read
+// creates is asked of the stream's leader, and a request to a leader that
+// died meanwhile is never answered, so waiting on the caller's whole
+// deadline would hold this host's plugin sync (and its router) that long.
+func (p *pluginSync) fetch(ctx context.Context, c *Cluster, store jetstream.ObjectStore, name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	return store.GetBytes(ctx, name)
 }
 
 func activeSHA(ph *host.Host, name string) string {
