@@ -16,21 +16,47 @@ import (
 var (
 	goCounter  = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/counter") }
 	watCounter = func(tb testing.TB) []byte { return plugintest.WAT(tb, "plugins/counter-wat/counter.wat") }
-	chat       = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/chat") }
-	broadcast  = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/broadcast") }
+	asCounter  = func(tb testing.TB) []byte { return plugintest.AS(tb, "plugins/counter-as/index.ts") }
+	chat       = func(tb testing.TB) []byte { return example(tb, "chat") }
+	broadcast  = func(tb testing.TB) []byte { return example(tb, "broadcast") }
 	testdata   = func(name string) func(testing.TB) []byte {
 		return func(tb testing.TB) []byte { return plugintest.WAT(tb, "host/testdata/"+name) }
 	}
 )
 
-// counters is the counter plugin in both languages: every test that takes
-// it runs against both, to show the ABI is language-neutral.
+// counters is the counter plugin in every language: every test that takes
+// it runs against each, to show the ABI is language-neutral.
 var counters = []struct {
 	name  string
 	build func(testing.TB) []byte
 }{
 	{"go", goCounter},
 	{"wat", watCounter},
+	{"as", asCounter},
+}
+
+// lang is the language of the example plugins the running test deploys:
+// eachLang runs a test once per language, so every test of the Go chat and
+// broadcast rooms also shows that their AssemblyScript twins behave alike.
+// Tests in this package do not run in parallel, so one variable will do.
+var lang = "go"
+
+func eachLang(t *testing.T, f func(t *testing.T)) {
+	for _, l := range []string{"go", "as"} {
+		t.Run(l, func(t *testing.T) {
+			lang = l
+			defer func() { lang = "go" }()
+			f(t)
+		})
+	}
+}
+
+// example builds the example plugin name in the current lang.
+func example(tb testing.TB, name string) []byte {
+	if lang == "as" {
+		return plugintest.AS(tb, "plugins/"+name+"-as/index.ts")
+	}
+	return plugintest.Go(tb, "plugins/"+name)
 }
 
 // newHost starts a host for a test (see hosttest.New for the defaults).

@@ -78,42 +78,44 @@ func TestObjectsAreIsolatedAndSerial(t *testing.T) {
 // Every sender's frames reach every receiver exactly once and in order,
 // while several senders write to one room at once.
 func TestBroadcastKeepsPerConnectionOrder(t *testing.T) {
-	h := newHost(t, host.Options{})
-	deploy(t, h, "broadcast", broadcast)
-	const senders, each = 4, 100
-	clients := make([]*client, senders)
-	for i := range clients {
-		clients[i] = connect(t, h, "broadcast/lobby", "")
-	}
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range each {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if err := c.sess.Message(ctx, abi.Text, fmt.Appendf(nil, "%d:%d", i, n)); err != nil {
-					t.Error(err)
-				}
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	for r, c := range clients {
-		next := make([]int, senders)
-		for range senders * each {
-			var from, n int
-			if _, err := fmt.Sscanf(c.nextText(t), "%d:%d", &from, &n); err != nil {
-				t.Fatal(err)
-			}
-			if n != next[from] {
-				t.Fatalf("receiver %d: from sender %d got %d, want %d", r, from, n, next[from])
-			}
-			next[from]++
+	eachLang(t, func(t *testing.T) {
+		h := newHost(t, host.Options{})
+		deploy(t, h, "broadcast", broadcast)
+		const senders, each = 4, 100
+		clients := make([]*client, senders)
+		for i := range clients {
+			clients[i] = connect(t, h, "broadcast/lobby", "")
 		}
-		c.quiet(t, 20*time.Millisecond)
-	}
+		var wg sync.WaitGroup
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range each {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					if err := c.sess.Message(ctx, abi.Text, fmt.Appendf(nil, "%d:%d", i, n)); err != nil {
+						t.Error(err)
+					}
+					cancel()
+				}
+			}()
+		}
+		wg.Wait()
+		for r, c := range clients {
+			next := make([]int, senders)
+			for range senders * each {
+				var from, n int
+				if _, err := fmt.Sscanf(c.nextText(t), "%d:%d", &from, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n != next[from] {
+					t.Fatalf("receiver %d: from sender %d got %d, want %d", r, from, n, next[from])
+				}
+				next[from]++
+			}
+			c.quiet(t, 20*time.Millisecond)
+		}
+	})
 }
 
 // After Idle the instance is gone but the sockets, their ids, attachments and
@@ -155,42 +157,44 @@ func TestHibernationKeepsSocketsAndState(t *testing.T) {
 }
 
 func TestChatHibernationKeepsAttachmentsTagsAndHistory(t *testing.T) {
-	h := newHost(t, host.Options{Idle: 50 * time.Millisecond})
-	deploy(t, h, "chat", chat)
-	ann := connect(t, h, "chat/room", "name=ann")
-	if got := ann.nextText(t); !strings.Contains(got, `"welcome"`) || !strings.Contains(got, `"you":"ann"`) {
-		t.Fatalf("welcome = %s", got)
-	}
-	ann.send(t, "hello before sleep")
-	if got := ann.nextText(t); !strings.Contains(got, "hello before sleep") {
-		t.Fatalf("echo = %s", got)
-	}
-	hosttest.Eventually(t, "hibernation", func() bool { return objectState(t, h, "chat/room") == host.StateHibernated })
-	info := inspect(t, h, "chat/room")
-	if len(info.Connections) != 1 || len(info.Connections[0].Tags) != 1 || info.Connections[0].Tags[0] != "chat" ||
-		info.Connections[0].AttachmentSize != len("ann") || info.Connections[0].ID != ann.sess.ID() {
-		t.Fatalf("connection table after hibernation = %+v", info.Connections)
-	}
-	// Auto-responses are answered without waking the object.
-	if got := ann.ask(t, "ping"); got != "pong" {
-		t.Fatalf("auto-response = %q", got)
-	}
-	if objectState(t, h, "chat/room") != host.StateHibernated {
-		t.Fatal("auto-response woke the object")
-	}
-	bob := connect(t, h, "chat/room", "name=bob")
-	welcome := bob.nextText(t)
-	for _, want := range []string{`"ann"`, `"bob"`, "hello before sleep"} {
-		if !strings.Contains(welcome, want) {
-			t.Errorf("welcome after wake lacks %s: %s", want, welcome)
+	eachLang(t, func(t *testing.T) {
+		h := newHost(t, host.Options{Idle: 50 * time.Millisecond})
+		deploy(t, h, "chat", chat)
+		ann := connect(t, h, "chat/room", "name=ann")
+		if got := ann.nextText(t); !strings.Contains(got, `"welcome"`) || !strings.Contains(got, `"you":"ann"`) {
+			t.Fatalf("welcome = %s", got)
 		}
-	}
-	if got := ann.nextText(t); !strings.Contains(got, `"join"`) || !strings.Contains(got, "bob") {
-		t.Errorf("ann saw %s, want bob's join", got)
-	}
-	if closed, _ := ann.isClosed(); closed {
-		t.Error("ann saw a close")
-	}
+		ann.send(t, "hello before sleep")
+		if got := ann.nextText(t); !strings.Contains(got, "hello before sleep") {
+			t.Fatalf("echo = %s", got)
+		}
+		hosttest.Eventually(t, "hibernation", func() bool { return objectState(t, h, "chat/room") == host.StateHibernated })
+		info := inspect(t, h, "chat/room")
+		if len(info.Connections) != 1 || len(info.Connections[0].Tags) != 1 || info.Connections[0].Tags[0] != "chat" ||
+			info.Connections[0].AttachmentSize != len("ann") || info.Connections[0].ID != ann.sess.ID() {
+			t.Fatalf("connection table after hibernation = %+v", info.Connections)
+		}
+		// Auto-responses are answered without waking the object.
+		if got := ann.ask(t, "ping"); got != "pong" {
+			t.Fatalf("auto-response = %q", got)
+		}
+		if objectState(t, h, "chat/room") != host.StateHibernated {
+			t.Fatal("auto-response woke the object")
+		}
+		bob := connect(t, h, "chat/room", "name=bob")
+		welcome := bob.nextText(t)
+		for _, want := range []string{`"ann"`, `"bob"`, "hello before sleep"} {
+			if !strings.Contains(welcome, want) {
+				t.Errorf("welcome after wake lacks %s: %s", want, welcome)
+			}
+		}
+		if got := ann.nextText(t); !strings.Contains(got, `"join"`) || !strings.Contains(got, "bob") {
+			t.Errorf("ann saw %s, want bob's join", got)
+		}
+		if closed, _ := ann.isClosed(); closed {
+			t.Error("ann saw a close")
+		}
+	})
 }
 
 // Writes followed by a trap in the same handler leave no write and no frame
@@ -249,61 +253,65 @@ func TestRestartKeepsStorageSnapshotAndAlarm(t *testing.T) {
 // A plugin's connect handler can refuse with a status and a reason, and the
 // host refuses unknown plugins and bad names before any plugin code runs.
 func TestConnectRefusals(t *testing.T) {
-	h := newHost(t, host.Options{})
-	deploy(t, h, "chat", chat)
-	tests := []struct {
-		name, object, query string
-		status              int
-		reason              string
-		err                 error
-	}{
-		{name: "reserved name", object: "chat/r", query: "name=admin", status: 403, reason: "name reserved"},
-		{name: "long name", object: "chat/r", query: "name=" + strings.Repeat("x", 40), status: 400, reason: "name too long"},
-		{name: "unknown plugin", object: "nope/r", err: host.ErrUnknownPlugin},
-		{name: "bad object name", object: "chat/a b", err: host.ErrInvalidName},
-		{name: "reserved plugin name", object: "_admin/x", err: host.ErrInvalidName},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := tryConnect(h, tt.object, tt.query)
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("err = %v, want %v", err, tt.err)
+	eachLang(t, func(t *testing.T) {
+		h := newHost(t, host.Options{})
+		deploy(t, h, "chat", chat)
+		tests := []struct {
+			name, object, query string
+			status              int
+			reason              string
+			err                 error
+		}{
+			{name: "reserved name", object: "chat/r", query: "name=admin", status: 403, reason: "name reserved"},
+			{name: "long name", object: "chat/r", query: "name=" + strings.Repeat("x", 40), status: 400, reason: "name too long"},
+			{name: "unknown plugin", object: "nope/r", err: host.ErrUnknownPlugin},
+			{name: "bad object name", object: "chat/a b", err: host.ErrInvalidName},
+			{name: "reserved plugin name", object: "_admin/x", err: host.ErrInvalidName},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := tryConnect(h, tt.object, tt.query)
+				if tt.err != nil {
+					if !errors.Is(err, tt.err) {
+						t.Fatalf("err = %v, want %v", err, tt.err)
+					}
+					return
 				}
-				return
-			}
-			var rej *host.RejectError
-			if !errors.As(err, &rej) {
-				t.Fatalf("err = %v, want a rejection", err)
-			}
-			if rej.Status != tt.status || !strings.Contains(rej.Reason, tt.reason) {
-				t.Fatalf("rejected with %d %q, want %d %q", rej.Status, rej.Reason, tt.status, tt.reason)
-			}
-		})
-	}
-	// A refused connection leaves no trace in the room.
-	ok := connect(t, h, "chat/r", "name=carol")
-	if got := ok.nextText(t); !strings.Contains(got, `"members":["carol"]`) {
-		t.Fatalf("welcome = %s", got)
-	}
+				var rej *host.RejectError
+				if !errors.As(err, &rej) {
+					t.Fatalf("err = %v, want a rejection", err)
+				}
+				if rej.Status != tt.status || !strings.Contains(rej.Reason, tt.reason) {
+					t.Fatalf("rejected with %d %q, want %d %q", rej.Status, rej.Reason, tt.status, tt.reason)
+				}
+			})
+		}
+		// A refused connection leaves no trace in the room.
+		ok := connect(t, h, "chat/r", "name=carol")
+		if got := ok.nextText(t); !strings.Contains(got, `"members":["carol"]`) {
+			t.Fatalf("welcome = %s", got)
+		}
+	})
 }
 
 // Sockets that were open when the host stopped are reported closed to the
 // object after the restart, so rooms do not keep ghosts.
 func TestRestartClosesOrphanedConnections(t *testing.T) {
-	dir := t.TempDir()
-	h := newHost(t, host.Options{DataDir: dir})
-	deploy(t, h, "chat", chat)
-	ghost := connect(t, h, "chat/r", "name=ghost")
-	ghost.nextText(t)
-	if err := h.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h2 := newHost(t, host.Options{DataDir: dir})
-	c := connect(t, h2, "chat/r", "name=live")
-	if got := c.nextText(t); !strings.Contains(got, `"members":["live"]`) {
-		t.Fatalf("welcome after restart = %s (ghost still listed?)", got)
-	}
+	eachLang(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h := newHost(t, host.Options{DataDir: dir})
+		deploy(t, h, "chat", chat)
+		ghost := connect(t, h, "chat/r", "name=ghost")
+		ghost.nextText(t)
+		if err := h.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h2 := newHost(t, host.Options{DataDir: dir})
+		c := connect(t, h2, "chat/r", "name=live")
+		if got := c.nextText(t); !strings.Contains(got, `"members":["live"]`) {
+			t.Fatalf("welcome after restart = %s (ghost still listed?)", got)
+		}
+	})
 }
 
 // A plugin that traps on every frame reaches MaxFailures even though each

@@ -154,50 +154,52 @@ func TestLiveBudgetHibernatesLeastRecentlyActive(t *testing.T) {
 // does not wake it; closes to one whose plugin has one are all delivered in
 // one wake.
 func TestCloseWakesOnlyObjectsThatListen(t *testing.T) {
-	h := newHost(t, host.Options{})
-	deploy(t, h, "broadcast", broadcast)
-	deploy(t, h, "chat", chat)
-	evict := func(obj string) {
-		t.Helper()
-		id, _ := host.ParseObjectID(obj)
-		if err := h.Evict(context.Background(), id, host.EvictOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	closeAll := func(cs ...*client) {
-		t.Helper()
-		for _, c := range cs {
-			if err := c.sess.Close(context.Background(), 1000, "bye"); err != nil {
+	eachLang(t, func(t *testing.T) {
+		h := newHost(t, host.Options{})
+		deploy(t, h, "broadcast", broadcast)
+		deploy(t, h, "chat", chat)
+		evict := func(obj string) {
+			t.Helper()
+			id, _ := host.ParseObjectID(obj)
+			if err := h.Evict(context.Background(), id, host.EvictOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-	}
+		closeAll := func(cs ...*client) {
+			t.Helper()
+			for _, c := range cs {
+				if err := c.sess.Close(context.Background(), 1000, "bye"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 
-	b1, b2, b3 := connect(t, h, "broadcast/r", ""), connect(t, h, "broadcast/r", ""), connect(t, h, "broadcast/r", "")
-	evict("broadcast/r")
-	wakes := h.Metrics().Wakes
-	closeAll(b1, b2)
-	info := waitFor(t, h, "broadcast/r", func(i host.ObjectInfo) bool { return i.Conns == 1 })
-	if info.State != host.StateHibernated || h.Metrics().Wakes != wakes {
-		t.Errorf("after two closes: %s with %d wakes, want hibernated with none", info.State, h.Metrics().Wakes-wakes)
-	}
-	// The last socket still gets frames after a wake.
-	b3.send(t, "still here")
-	if got := b3.nextText(t); got != "still here" {
-		t.Errorf("b3 got %q", got)
-	}
+		b1, b2, b3 := connect(t, h, "broadcast/r", ""), connect(t, h, "broadcast/r", ""), connect(t, h, "broadcast/r", "")
+		evict("broadcast/r")
+		wakes := h.Metrics().Wakes
+		closeAll(b1, b2)
+		info := waitFor(t, h, "broadcast/r", func(i host.ObjectInfo) bool { return i.Conns == 1 })
+		if info.State != host.StateHibernated || h.Metrics().Wakes != wakes {
+			t.Errorf("after two closes: %s with %d wakes, want hibernated with none", info.State, h.Metrics().Wakes-wakes)
+		}
+		// The last socket still gets frames after a wake.
+		b3.send(t, "still here")
+		if got := b3.nextText(t); got != "still here" {
+			t.Errorf("b3 got %q", got)
+		}
 
-	c1 := connect(t, h, "chat/r", "name=ann")
-	c2 := connect(t, h, "chat/r", "name=bob")
-	c3 := connect(t, h, "chat/r", "name=cy")
-	connect(t, h, "chat/r", "name=dee")
-	evict("chat/r")
-	wakes = h.Metrics().Wakes
-	closeAll(c1, c2, c3)
-	waitFor(t, h, "chat/r", func(i host.ObjectInfo) bool { return i.Conns == 1 })
-	if got := h.Metrics().Wakes - wakes; got != 1 {
-		t.Errorf("three closes to a hibernated chat room woke it %d times, want once", got)
-	}
+		c1 := connect(t, h, "chat/r", "name=ann")
+		c2 := connect(t, h, "chat/r", "name=bob")
+		c3 := connect(t, h, "chat/r", "name=cy")
+		connect(t, h, "chat/r", "name=dee")
+		evict("chat/r")
+		wakes = h.Metrics().Wakes
+		closeAll(c1, c2, c3)
+		waitFor(t, h, "chat/r", func(i host.ObjectInfo) bool { return i.Conns == 1 })
+		if got := h.Metrics().Wakes - wakes; got != 1 {
+			t.Errorf("three closes to a hibernated chat room woke it %d times, want once", got)
+		}
+	})
 }
 
 // waitFor polls an object's description until cond holds (10 s at most).

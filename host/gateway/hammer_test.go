@@ -22,6 +22,10 @@ import (
 // shuts down with sockets open and handshakes in flight. Meant for -race:
 // it asserts what must hold whatever the interleaving.
 func TestHammer(t *testing.T) {
+	eachLang(t, testHammer)
+}
+
+func testHammer(t *testing.T) {
 	e := newEnv(t, host.Options{Idle: 20 * time.Millisecond},
 		gateway.Options{SendQueue: 32, PingInterval: 200 * time.Millisecond}, "broadcast", "chat")
 	const workers, rounds, msgs = 12, 6, 5

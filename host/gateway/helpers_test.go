@@ -45,6 +45,22 @@ type env struct {
 	roots *x509.CertPool
 }
 
+// lang is the language of the example plugins newEnv deploys: eachLang
+// runs a test once per language, so every gateway test of the Go examples
+// also shows that their AssemblyScript twins speak the same protocol. Tests
+// in this package do not run in parallel, so one variable will do.
+var lang = "go"
+
+func eachLang(t *testing.T, f func(t *testing.T)) {
+	for _, l := range []string{"go", "as"} {
+		t.Run(l, func(t *testing.T) {
+			lang = l
+			defer func() { lang = "go" }()
+			f(t)
+		})
+	}
+}
+
 // newEnv starts a host (NoSync, in a temp dir) with the named plugins
 // deployed from source, a gateway and a TLS server configured as the
 // package documents: with a ReadHeaderTimeout.
@@ -53,6 +69,9 @@ func newEnv(tb testing.TB, hopts host.Options, gopts gateway.Options, plugins ..
 	h := newHost(tb, hopts)
 	for _, p := range plugins {
 		wasm := plugintest.Go
+		if lang == "as" {
+			wasm = func(tb testing.TB, path string) []byte { return plugintest.AS(tb, path+"-as/index.ts") }
+		}
 		if p == "trapper" {
 			// Fails every frame but "ok…"; it has no restore export, so
 			// failures add up to MaxFailures.

@@ -77,43 +77,45 @@ func (w *witness) sawLeave(tb testing.TB, messages ...string) {
 // client right after the upgrade. Now the frame check refuses them before
 // gws parses them: that socket alone closes with 1002, and its room hears.
 func TestCrashingFramesCloseOneSocket(t *testing.T) {
-	e := newEnv(t, host.Options{}, gateway.Options{}, "chat", "broadcast")
-	alive := e.canary(t, "/broadcast/canary")
-	const rule = "64-bit payload length with the top bit set"
-	cases := []struct {
-		name   string
-		stream []byte
-	}{
-		// 82 ff 80 00 00 00 00 00 00 00 37 fa 21 3d: reader.go:104
-		{"binary frame of length 1<<63", encodeFrame(fin|opBinary, true, 8, 1<<63, nil)},
-		// 82 ff 80 00 00 00 30 30 30 30 37 fa 21 3d: pool.go:58
-		{"binary frame of length 1<<63|0x30303030", encodeFrame(fin|opBinary, true, 8, 1<<63|0x30303030, nil)},
-		{"text frame of length 1<<64-1", encodeFrame(fin|opText, true, 8, 1<<64-1, nil)},
-		{"continuation of length 1<<63+5", concat(
-			clientFrame(opText, []byte("a")),
-			encodeFrame(fin|opCont, true, 8, 1<<63+5, []byte("bcdef")),
-		)},
-	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			v, w := e.victim(t, fmt.Sprintf("/chat/crash-%d", i))
-			v.write(t, tc.stream)
-			code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
-			if !ok || code != 1002 || reason != rule {
-				t.Fatalf("got close frame %v, %d %q; want 1002 %q", ok, code, reason, rule)
-			}
-			drainUntilClosed(t, v.conn)
-			w.sawLeave(t)
-			alive(t)
-		})
-	}
-	if n := e.g.Panics(); n != 0 {
-		t.Fatalf("%d panics recovered; the frame check should have stopped them all", n)
-	}
-	if n := e.g.ProtocolErrors(); n != uint64(len(cases)) {
-		t.Fatalf("%d protocol errors counted, want %d", n, len(cases))
-	}
-	hosttest.Eventually(t, "the gateway to hold only the canary", func() bool { return e.g.Conns() == 1 })
+	eachLang(t, func(t *testing.T) {
+		e := newEnv(t, host.Options{}, gateway.Options{}, "chat", "broadcast")
+		alive := e.canary(t, "/broadcast/canary")
+		const rule = "64-bit payload length with the top bit set"
+		cases := []struct {
+			name   string
+			stream []byte
+		}{
+			// 82 ff 80 00 00 00 00 00 00 00 37 fa 21 3d: reader.go:104
+			{"binary frame of length 1<<63", encodeFrame(fin|opBinary, true, 8, 1<<63, nil)},
+			// 82 ff 80 00 00 00 30 30 30 30 37 fa 21 3d: pool.go:58
+			{"binary frame of length 1<<63|0x30303030", encodeFrame(fin|opBinary, true, 8, 1<<63|0x30303030, nil)},
+			{"text frame of length 1<<64-1", encodeFrame(fin|opText, true, 8, 1<<64-1, nil)},
+			{"continuation of length 1<<63+5", concat(
+				clientFrame(opText, []byte("a")),
+				encodeFrame(fin|opCont, true, 8, 1<<63+5, []byte("bcdef")),
+			)},
+		}
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				v, w := e.victim(t, fmt.Sprintf("/chat/crash-%d", i))
+				v.write(t, tc.stream)
+				code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
+				if !ok || code != 1002 || reason != rule {
+					t.Fatalf("got close frame %v, %d %q; want 1002 %q", ok, code, reason, rule)
+				}
+				drainUntilClosed(t, v.conn)
+				w.sawLeave(t)
+				alive(t)
+			})
+		}
+		if n := e.g.Panics(); n != 0 {
+			t.Fatalf("%d panics recovered; the frame check should have stopped them all", n)
+		}
+		if n := e.g.ProtocolErrors(); n != uint64(len(cases)) {
+			t.Fatalf("%d protocol errors counted, want %d", n, len(cases))
+		}
+		hosttest.Eventually(t, "the gateway to hold only the canary", func() bool { return e.g.Conns() == 1 })
+	})
 }
 
 // Each rule of RFC 6455 section 5 the gateway checks closes the socket
@@ -121,93 +123,97 @@ func TestCrashingFramesCloseOneSocket(t *testing.T) {
 // the broken one are delivered. Close frames gws checks itself get its
 // answers.
 func TestBrokenFrames(t *testing.T) {
-	e := newEnv(t, host.Options{}, gateway.Options{}, "chat", "broadcast")
-	alive := e.canary(t, "/broadcast/canary")
-	type brokenCase struct {
-		name      string
-		good, bad []byte
-		code      uint16
-		reason    string
-	}
-	var cases []brokenCase
-	for _, tc := range frameCheckCases {
-		if tc.rule != "" {
-			cases = append(cases, brokenCase{tc.name, tc.good, tc.bad, 1002, tc.rule})
+	eachLang(t, func(t *testing.T) {
+		e := newEnv(t, host.Options{}, gateway.Options{}, "chat", "broadcast")
+		alive := e.canary(t, "/broadcast/canary")
+		type brokenCase struct {
+			name      string
+			good, bad []byte
+			code      uint16
+			reason    string
 		}
-	}
-	cases = append(cases,
-		brokenCase{name: "close code 999", bad: clientFrame(fin|opClose, closeBody(999, "")), code: 1002},
-		brokenCase{name: "close code 1005", bad: clientFrame(fin|opClose, closeBody(1005, "")), code: 1002},
-		brokenCase{name: "close code 5000", bad: clientFrame(fin|opClose, closeBody(5000, "")), code: 1002},
-		brokenCase{name: "close reason not UTF-8", bad: clientFrame(fin|opClose, closeBody(1000, "\xff")), code: 1007},
-		brokenCase{name: "text not UTF-8 across fragments", bad: concat(clientFrame(opText, []byte{0xe2}), clientFrame(fin|opCont, []byte{0x28, 0xa1})), code: 1007},
-	)
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			v, w := e.victim(t, fmt.Sprintf("/chat/broken-%d", i))
-			// The frames before the broken one reach the room, in the
-			// same write.
-			before := "before " + strconv.Itoa(i)
-			v.write(t, concat(clientFrame(fin|opText, []byte(before)), tc.good, tc.bad))
-			code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
-			if !ok || code != tc.code || (tc.reason != "" && reason != tc.reason) {
-				t.Fatalf("got close frame %v, %d %q; want %d %q", ok, code, reason, tc.code, tc.reason)
+		var cases []brokenCase
+		for _, tc := range frameCheckCases {
+			if tc.rule != "" {
+				cases = append(cases, brokenCase{tc.name, tc.good, tc.bad, 1002, tc.rule})
 			}
-			drainUntilClosed(t, v.conn)
-			w.sawLeave(t, before)
-			alive(t)
-		})
-	}
-	if n := e.g.Panics(); n != 0 {
-		t.Fatalf("%d panics recovered", n)
-	}
+		}
+		cases = append(cases,
+			brokenCase{name: "close code 999", bad: clientFrame(fin|opClose, closeBody(999, "")), code: 1002},
+			brokenCase{name: "close code 1005", bad: clientFrame(fin|opClose, closeBody(1005, "")), code: 1002},
+			brokenCase{name: "close code 5000", bad: clientFrame(fin|opClose, closeBody(5000, "")), code: 1002},
+			brokenCase{name: "close reason not UTF-8", bad: clientFrame(fin|opClose, closeBody(1000, "\xff")), code: 1007},
+			brokenCase{name: "text not UTF-8 across fragments", bad: concat(clientFrame(opText, []byte{0xe2}), clientFrame(fin|opCont, []byte{0x28, 0xa1})), code: 1007},
+		)
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				v, w := e.victim(t, fmt.Sprintf("/chat/broken-%d", i))
+				// The frames before the broken one reach the room, in the
+				// same write.
+				before := "before " + strconv.Itoa(i)
+				v.write(t, concat(clientFrame(fin|opText, []byte(before)), tc.good, tc.bad))
+				code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
+				if !ok || code != tc.code || (tc.reason != "" && reason != tc.reason) {
+					t.Fatalf("got close frame %v, %d %q; want %d %q", ok, code, reason, tc.code, tc.reason)
+				}
+				drainUntilClosed(t, v.conn)
+				w.sawLeave(t, before)
+				alive(t)
+			})
+		}
+		if n := e.g.Panics(); n != 0 {
+			t.Fatalf("%d panics recovered", n)
+		}
+	})
 }
 
 // Valid streams pass the check untouched: fragmented messages with control
 // frames between the fragments, lengths in every encoding, empty fragments.
 // (Of two pings close together only the second may get its pong.)
 func TestValidFramesPass(t *testing.T) {
-	e := newEnv(t, host.Options{}, gateway.Options{}, "broadcast")
-	v := e.rawWire(t, "/broadcast/valid")
-	big := strings.Repeat("0123456789", 7000) // a 64-bit length
-	v.write(t, concat(
-		clientFrame(opText, []byte("hel")),
-		clientFrame(fin|opPing, []byte("p1")),
-		clientFrame(opCont, nil),
-		clientFrame(fin|opPong, []byte("unasked")),
-		clientFrame(fin|opCont, []byte("lo")),
-		clientFrame(opBinary, []byte{1}),
-		clientFrame(opCont, []byte{2}),
-		clientFrame(fin|opPing, []byte("p2")),
-		clientFrame(fin|opCont, []byte{3}),
-		encodeFrame(fin|opText, true, 2, 5, []byte("short")),
-		encodeFrame(fin|opText, true, 8, 5, []byte("eight")),
-		clientFrame(fin|opText, []byte(big)),
-		clientFrame(fin|opText, []byte("€ é")),
-	))
-	// Pongs come from the gateway, messages from the room: only each
-	// kind's own order is fixed.
-	var got, pongs []string
-	code, _, ok := v.untilClose(t, time.Now().Add(wait), func(f serverFrame) {
-		if f.op() == opPong {
-			pongs = append(pongs, string(f.payload))
-			return
+	eachLang(t, func(t *testing.T) {
+		e := newEnv(t, host.Options{}, gateway.Options{}, "broadcast")
+		v := e.rawWire(t, "/broadcast/valid")
+		big := strings.Repeat("0123456789", 7000) // a 64-bit length
+		v.write(t, concat(
+			clientFrame(opText, []byte("hel")),
+			clientFrame(fin|opPing, []byte("p1")),
+			clientFrame(opCont, nil),
+			clientFrame(fin|opPong, []byte("unasked")),
+			clientFrame(fin|opCont, []byte("lo")),
+			clientFrame(opBinary, []byte{1}),
+			clientFrame(opCont, []byte{2}),
+			clientFrame(fin|opPing, []byte("p2")),
+			clientFrame(fin|opCont, []byte{3}),
+			encodeFrame(fin|opText, true, 2, 5, []byte("short")),
+			encodeFrame(fin|opText, true, 8, 5, []byte("eight")),
+			clientFrame(fin|opText, []byte(big)),
+			clientFrame(fin|opText, []byte("€ é")),
+		))
+		// Pongs come from the gateway, messages from the room: only each
+		// kind's own order is fixed.
+		var got, pongs []string
+		code, _, ok := v.untilClose(t, time.Now().Add(wait), func(f serverFrame) {
+			if f.op() == opPong {
+				pongs = append(pongs, string(f.payload))
+				return
+			}
+			got = append(got, fmt.Sprintf("%d:%.20s", f.op(), f.payload))
+			if string(f.payload) == "€ é" {
+				v.write(t, clientFrame(fin|opClose, closeBody(1000, "done")))
+			}
+		})
+		want := []string{"1:hello", "2:\x01\x02\x03", "1:short", "1:eight", "1:" + big[:20], "1:€ é"}
+		if !ok || code != 1000 || strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("got %q and close %v %d; want %q and 1000", got, ok, code, want)
 		}
-		got = append(got, fmt.Sprintf("%d:%.20s", f.op(), f.payload))
-		if string(f.payload) == "€ é" {
-			v.write(t, clientFrame(fin|opClose, closeBody(1000, "done")))
+		if p := strings.Join(pongs, "|"); p != "p1|p2" && p != "p2" {
+			t.Fatalf("pongs %q; want p2, after p1 or alone", pongs)
+		}
+		if n := e.g.ProtocolErrors(); n != 0 {
+			t.Fatalf("%d protocol errors", n)
 		}
 	})
-	want := []string{"1:hello", "2:\x01\x02\x03", "1:short", "1:eight", "1:" + big[:20], "1:€ é"}
-	if !ok || code != 1000 || strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("got %q and close %v %d; want %q and 1000", got, ok, code, want)
-	}
-	if p := strings.Join(pongs, "|"); p != "p1|p2" && p != "p2" {
-		t.Fatalf("pongs %q; want p2, after p1 or alone", pongs)
-	}
-	if n := e.g.ProtocolErrors(); n != 0 {
-		t.Fatalf("%d protocol errors", n)
-	}
 }
 
 // logRecorder is a slog.Handler keeping every record.
@@ -252,46 +258,48 @@ func (l *logRecorder) errors() []map[string]string {
 // object hears of the close and the gateway's bookkeeping stays right. The
 // check is switched off here to reach gws's real panic.
 func TestPanicClosesOneSocket(t *testing.T) {
-	logs := &logRecorder{}
-	e := newEnv(t, host.Options{}, gateway.Options{Logger: slog.New(logs)}, "chat", "broadcast")
-	alive := e.canary(t, "/broadcast/canary")
-	e.g.UncheckFrames()
-	for i, tc := range []struct {
-		name   string
-		stream []byte
-		panic  string
-	}{
-		{"slice bounds", encodeFrame(fin|opBinary, true, 8, 1<<63, nil), "slice bounds out of range"},
-		{"makeslice", encodeFrame(fin|opBinary, true, 8, 1<<63|0x30303030, nil), "makeslice: cap out of range"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			room := fmt.Sprintf("chat/panic-%d", i)
-			v, w := e.victim(t, "/"+room)
-			v.write(t, tc.stream)
-			code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
-			if !ok || code != 1011 {
-				t.Fatalf("got close frame %v, %d %q; want 1011", ok, code, reason)
-			}
-			drainUntilClosed(t, v.conn)
-			v.conn.Close() // ends the server's linger
-			w.sawLeave(t)
-			alive(t)
-			if n := e.g.Panics(); n != uint64(i+1) {
-				t.Fatalf("%d panics counted, want %d", n, i+1)
-			}
-			errs := logs.errors()
-			if len(errs) != i+1 || !strings.Contains(errs[i]["panic"], tc.panic) ||
-				!strings.Contains(errs[i]["stack"], "gws.(*Conn).readMessage") || errs[i]["object"] != room {
-				t.Fatalf("error logs %q; want one more, naming the panic %q, with gws's stack", errs, tc.panic)
-			}
-		})
-	}
-	hosttest.Eventually(t, "the gateway to hold only the canary", func() bool { return e.g.Conns() == 1 })
-	if st := e.g.Stats(); st.Panics != 2 || st.Conns != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	// Shutdown (in the cleanup) waits for every goroutine: it would time
-	// out if a panic had left the read loop's count behind.
+	eachLang(t, func(t *testing.T) {
+		logs := &logRecorder{}
+		e := newEnv(t, host.Options{}, gateway.Options{Logger: slog.New(logs)}, "chat", "broadcast")
+		alive := e.canary(t, "/broadcast/canary")
+		e.g.UncheckFrames()
+		for i, tc := range []struct {
+			name   string
+			stream []byte
+			panic  string
+		}{
+			{"slice bounds", encodeFrame(fin|opBinary, true, 8, 1<<63, nil), "slice bounds out of range"},
+			{"makeslice", encodeFrame(fin|opBinary, true, 8, 1<<63|0x30303030, nil), "makeslice: cap out of range"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				room := fmt.Sprintf("chat/panic-%d", i)
+				v, w := e.victim(t, "/"+room)
+				v.write(t, tc.stream)
+				code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
+				if !ok || code != 1011 {
+					t.Fatalf("got close frame %v, %d %q; want 1011", ok, code, reason)
+				}
+				drainUntilClosed(t, v.conn)
+				v.conn.Close() // ends the server's linger
+				w.sawLeave(t)
+				alive(t)
+				if n := e.g.Panics(); n != uint64(i+1) {
+					t.Fatalf("%d panics counted, want %d", n, i+1)
+				}
+				errs := logs.errors()
+				if len(errs) != i+1 || !strings.Contains(errs[i]["panic"], tc.panic) ||
+					!strings.Contains(errs[i]["stack"], "gws.(*Conn).readMessage") || errs[i]["object"] != room {
+					t.Fatalf("error logs %q; want one more, naming the panic %q, with gws's stack", errs, tc.panic)
+				}
+			})
+		}
+		hosttest.Eventually(t, "the gateway to hold only the canary", func() bool { return e.g.Conns() == 1 })
+		if st := e.g.Stats(); st.Panics != 2 || st.Conns != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		// Shutdown (in the cleanup) waits for every goroutine: it would time
+		// out if a panic had left the read loop's count behind.
+	})
 }
 
 // pingFrames is n pings back to back, each with its number as payload.
@@ -307,125 +315,129 @@ func pingFrames(n int) []byte {
 // the last one or a 1008 close; never silence on an open socket. Without a
 // rate limit it must be the last pong.
 func TestPingFlood(t *testing.T) {
-	const pings = 10000
-	last := "ping " + strconv.Itoa(pings-1)
-	for _, tc := range []struct {
-		name      string
-		rate      int
-		wantClose bool
-	}{
-		{"default rate limit", 0, true},
-		{"rate limit disabled", -1, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: tc.rate}, "broadcast")
-			v := e.rawWire(t, "/broadcast/flood")
-			v.write(t, pingFrames(pings))
-			pongs, lastPong := 0, false
-			deadline := time.Now().Add(time.Second)
-			var closeCode uint16
-			for !lastPong && closeCode == 0 {
-				f, err := v.next(t, deadline)
-				if err != nil {
-					t.Fatalf("after %d pongs, none for %q and no close within a second: %v", pongs, last, err)
+	eachLang(t, func(t *testing.T) {
+		const pings = 10000
+		last := "ping " + strconv.Itoa(pings-1)
+		for _, tc := range []struct {
+			name      string
+			rate      int
+			wantClose bool
+		}{
+			{"default rate limit", 0, true},
+			{"rate limit disabled", -1, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: tc.rate}, "broadcast")
+				v := e.rawWire(t, "/broadcast/flood")
+				v.write(t, pingFrames(pings))
+				pongs, lastPong := 0, false
+				deadline := time.Now().Add(time.Second)
+				var closeCode uint16
+				for !lastPong && closeCode == 0 {
+					f, err := v.next(t, deadline)
+					if err != nil {
+						t.Fatalf("after %d pongs, none for %q and no close within a second: %v", pongs, last, err)
+					}
+					switch f.op() {
+					case opPong:
+						pongs++
+						lastPong = string(f.payload) == last
+					case opClose:
+						closeCode, _ = f.closeCode()
+					}
 				}
-				switch f.op() {
-				case opPong:
-					pongs++
-					lastPong = string(f.payload) == last
-				case opClose:
-					closeCode, _ = f.closeCode()
+				t.Logf("%d pings: %d pongs, last answered %v, close %d", pings, pongs, lastPong, closeCode)
+				if closeCode != 0 {
+					v.conn.Close() // ends the server's linger
 				}
-			}
-			t.Logf("%d pings: %d pongs, last answered %v, close %d", pings, pongs, lastPong, closeCode)
-			if closeCode != 0 {
-				v.conn.Close() // ends the server's linger
-			}
-			switch {
-			case tc.wantClose && closeCode != 1008:
-				t.Fatalf("closed with %d, want 1008 (or the last pong)", closeCode)
-			case !tc.wantClose && !lastPong:
-				t.Fatalf("closed with %d; without a rate limit the last ping must be answered", closeCode)
-			case closeCode == 1008:
-				// The close frame is on its way before the count is taken.
-				for end := time.Now().Add(2 * time.Second); e.g.PingFloods() != 1 && time.Now().Before(end); {
-					time.Sleep(time.Millisecond)
+				switch {
+				case tc.wantClose && closeCode != 1008:
+					t.Fatalf("closed with %d, want 1008 (or the last pong)", closeCode)
+				case !tc.wantClose && !lastPong:
+					t.Fatalf("closed with %d; without a rate limit the last ping must be answered", closeCode)
+				case closeCode == 1008:
+					// The close frame is on its way before the count is taken.
+					for end := time.Now().Add(2 * time.Second); e.g.PingFloods() != 1 && time.Now().Before(end); {
+						time.Sleep(time.Millisecond)
+					}
+					if n := e.g.PingFloods(); n != 1 {
+						t.Fatalf("%d ping floods counted, want 1", n)
+					}
 				}
-				if n := e.g.PingFloods(); n != 1 {
-					t.Fatalf("%d ping floods counted, want 1", n)
+				if closeCode != 0 {
+					hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flood").Conns == 0 })
+					return
 				}
-			}
-			if closeCode != 0 {
-				hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flood").Conns == 0 })
-				return
-			}
-			// The socket is open and still works.
-			v.write(t, clientFrame(fin|opText, []byte("after")))
-			code, _, _ := v.untilClose(t, time.Now().Add(wait), func(f serverFrame) {
-				if f.op() == opText && string(f.payload) == "after" {
-					v.write(t, clientFrame(fin|opClose, closeBody(1000, "")))
+				// The socket is open and still works.
+				v.write(t, clientFrame(fin|opText, []byte("after")))
+				code, _, _ := v.untilClose(t, time.Now().Add(wait), func(f serverFrame) {
+					if f.op() == opText && string(f.payload) == "after" {
+						v.write(t, clientFrame(fin|opClose, closeBody(1000, "")))
+					}
+				})
+				if code != 1000 {
+					t.Fatalf("after the flood: close %d, want the echo of 'after' and then 1000", code)
 				}
 			})
-			if code != 1000 {
-				t.Fatalf("after the flood: close %d, want the echo of 'after' and then 1000", code)
-			}
-		})
-	}
+		}
+	})
 }
 
 // A client past MaxPingRate is closed with 1008 "ping flood" and its room
 // hears; a burst of MaxPingRate pings at once, and pings at a steady rate
 // below it, are answered.
 func TestPingRate(t *testing.T) {
-	const rate = 50
-	e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: rate}, "broadcast")
-	alive := e.canary(t, "/broadcast/canary")
+	eachLang(t, func(t *testing.T) {
+		const rate = 50
+		e := newEnv(t, host.Options{}, gateway.Options{MaxPingRate: rate}, "broadcast")
+		alive := e.canary(t, "/broadcast/canary")
 
-	// ask sends pings and waits for the pong of the last.
-	ask := func(t *testing.T, v *wire, n int) {
-		t.Helper()
-		v.write(t, pingFrames(n))
-		last := "ping " + strconv.Itoa(n-1)
-		deadline := time.Now().Add(wait)
-		for {
-			f, err := v.next(t, deadline)
-			if err != nil {
-				t.Fatalf("no pong for %q: %v", last, err)
-			}
-			if f.op() == opClose {
-				code, reason := f.closeCode()
-				t.Fatalf("closed with %d %q before the pong for %q", code, reason, last)
-			}
-			if f.op() == opPong && string(f.payload) == last {
-				return
+		// ask sends pings and waits for the pong of the last.
+		ask := func(t *testing.T, v *wire, n int) {
+			t.Helper()
+			v.write(t, pingFrames(n))
+			last := "ping " + strconv.Itoa(n-1)
+			deadline := time.Now().Add(wait)
+			for {
+				f, err := v.next(t, deadline)
+				if err != nil {
+					t.Fatalf("no pong for %q: %v", last, err)
+				}
+				if f.op() == opClose {
+					code, reason := f.closeCode()
+					t.Fatalf("closed with %d %q before the pong for %q", code, reason, last)
+				}
+				if f.op() == opPong && string(f.payload) == last {
+					return
+				}
 			}
 		}
-	}
 
-	t.Run("a burst of the rate", func(t *testing.T) {
-		ask(t, e.rawWire(t, "/broadcast/burst"), rate)
-	})
-	t.Run("steady pings below the rate", func(t *testing.T) {
-		v := e.rawWire(t, "/broadcast/steady")
-		for range rate / 4 { // for half a second at half the rate
-			ask(t, v, 1)
-			time.Sleep(time.Second / (rate / 2))
+		t.Run("a burst of the rate", func(t *testing.T) {
+			ask(t, e.rawWire(t, "/broadcast/burst"), rate)
+		})
+		t.Run("steady pings below the rate", func(t *testing.T) {
+			v := e.rawWire(t, "/broadcast/steady")
+			for range rate / 4 { // for half a second at half the rate
+				ask(t, v, 1)
+				time.Sleep(time.Second / (rate / 2))
+			}
+		})
+		t.Run("a flood past the rate", func(t *testing.T) {
+			v := e.rawWire(t, "/broadcast/flooder")
+			v.write(t, pingFrames(4*rate))
+			code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
+			if !ok || code != 1008 || reason != "ping flood" {
+				t.Fatalf("got close frame %v, %d %q; want 1008 ping flood", ok, code, reason)
+			}
+			v.conn.Close() // ends the server's linger
+			hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flooder").Conns == 0 })
+		})
+		if n := e.g.PingFloods(); n != 1 {
+			t.Fatalf("%d ping floods counted, want 1", n)
 		}
+		alive(t)
 	})
-	t.Run("a flood past the rate", func(t *testing.T) {
-		v := e.rawWire(t, "/broadcast/flooder")
-		v.write(t, pingFrames(4*rate))
-		code, reason, ok := v.untilClose(t, time.Now().Add(wait), nil)
-		if !ok || code != 1008 || reason != "ping flood" {
-			t.Fatalf("got close frame %v, %d %q; want 1008 ping flood", ok, code, reason)
-		}
-		v.conn.Close() // ends the server's linger
-		hosttest.Eventually(t, "the room to hear of the close", func() bool { return e.object(t, "broadcast/flooder").Conns == 0 })
-	})
-	if n := e.g.PingFloods(); n != 1 {
-		t.Fatalf("%d ping floods counted, want 1", n)
-	}
-	alive(t)
 }
 
 // FuzzRawFrames writes whatever the fuzzer makes, right after an upgrade,

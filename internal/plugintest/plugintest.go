@@ -1,7 +1,9 @@
 // Package plugintest builds plugins from source for tests, so that no test
 // trusts a prebuilt .wasm: Go plugins with the wasip1 toolchain, WAT plugins
-// with wat2wasm (Debian package wabt, installed by .ci/run). Builds are
-// memoised per test process and safe for parallel tests.
+// with wat2wasm (Debian package wabt), AssemblyScript plugins with the SDK's
+// pinned asc (npm ci in sdk/assemblyscript) and Rust plugins with Debian's
+// rustc and its wasm32 standard library; .ci/run installs all of them.
+// Builds are memoised per test process and safe for parallel tests.
 package plugintest
 
 import (
@@ -73,6 +75,49 @@ func WATSource(tb testing.TB, src string) []byte {
 			return exec.Command("false")
 		}
 		return exec.Command("wat2wasm", "-o", out, in)
+	})
+}
+
+// AS builds the AssemblyScript plugin whose entry file is path (relative to
+// the module root, for example "plugins/chat-as/index.ts") with the SDK's
+// build script, the one plugin authors use.
+func AS(tb testing.TB, path string) []byte {
+	tb.Helper()
+	root := Root(tb)
+	if _, err := exec.LookPath("node"); err != nil {
+		tb.Fatal("plugintest: node not found on PATH: install Debian's nodejs package (.ci/run does)")
+	}
+	if _, err := os.Stat(filepath.Join(root, ASCompiler)); err != nil {
+		tb.Fatalf("plugintest: %s is missing: run `npm ci --prefix sdk/assemblyscript` (.ci/run does)", ASCompiler)
+	}
+	return memo(tb, "as:"+path, func(out string) *exec.Cmd {
+		cmd := exec.Command("node", "sdk/assemblyscript/build.mjs", path, out)
+		cmd.Dir = root
+		return cmd
+	})
+}
+
+// ASCompiler is the pinned AssemblyScript compiler, relative to the module
+// root, as `npm ci --prefix sdk/assemblyscript` installs it.
+const ASCompiler = "sdk/assemblyscript/node_modules/assemblyscript/bin/asc.js"
+
+// RustC is Debian's rustc, called by its path: a rustup toolchain earlier
+// on PATH has no wasm32 target and cannot download one here.
+const RustC = "/usr/bin/rustc"
+
+// Rust builds the Rust plugin in dir (relative to the module root, holding
+// lib.rs) against the SDK in sdk/rust, with the commands sdk/rust/build.sh
+// runs.
+func Rust(tb testing.TB, dir string) []byte {
+	tb.Helper()
+	root := Root(tb)
+	if _, err := os.Stat(RustC); err != nil {
+		tb.Fatalf("plugintest: %s not found: install Debian's rustc and libstd-rust-dev-wasm32 (.ci/run does)", RustC)
+	}
+	return memo(tb, "rust:"+dir, func(out string) *exec.Cmd {
+		cmd := exec.Command("sh", filepath.Join(root, "sdk/rust/build.sh"), filepath.Join(root, dir), out)
+		cmd.Dir = root
+		return cmd
 	})
 }
 
