@@ -81,7 +81,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.Plain, "plain", false, "serve plain ws:// instead of wss:// (only behind a TLS-terminating proxy)")
 	fs.StringSliceVar(&s.Origins, "origins", nil, "allowed WebSocket Origin values, comma-separated (default: any)")
 	fs.StringVar(&s.Name, "name", "", "host name in listings (default: the OS host name)")
-	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins at first start (built from ./plugins when run from a source checkout)")
+	fs.BoolVar(&s.Examples, "examples", true, "deploy the example plugins embedded in the binary (chat, counter, broadcast, counter-wat) at first start")
 
 	fs.StringVar(&s.Cluster, "cluster", cluster.DefaultName, "cluster name: hosts that share it and a NATS network form one cluster")
 	fs.StringVar(&s.NATSListen, "nats-listen", "", "expose the embedded NATS server to NATS clients (the nats CLI, say) on this address (default: no client listener)")
