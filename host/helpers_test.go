@@ -17,6 +17,7 @@ var (
 	goCounter  = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/counter") }
 	watCounter = func(tb testing.TB) []byte { return plugintest.WAT(tb, "plugins/counter-wat/counter.wat") }
 	asCounter  = func(tb testing.TB) []byte { return plugintest.AS(tb, "plugins/counter-as/index.ts") }
+	rsCounter  = func(tb testing.TB) []byte { return plugintest.Rust(tb, "plugins/counter-rs") }
 	chat       = func(tb testing.TB) []byte { return example(tb, "chat") }
 	broadcast  = func(tb testing.TB) []byte { return example(tb, "broadcast") }
 	testdata   = func(name string) func(testing.TB) []byte {
@@ -33,6 +34,7 @@ var counters = []struct {
 	{"go", goCounter},
 	{"wat", watCounter},
 	{"as", asCounter},
+	{"rust", rsCounter},
 }
 
 // lang is the language of the example plugins the running test deploys:

@@ -32,6 +32,7 @@ var rooms = []struct {
 	{"go", func(tb testing.TB) []byte { return plugintest.Go(tb, "sdk/conformance/testdata/go") }},
 	{"as", func(tb testing.TB) []byte { return plugintest.AS(tb, "sdk/conformance/testdata/as/index.ts") }},
 	{"wat", func(tb testing.TB) []byte { return plugintest.WAT(tb, "sdk/conformance/testdata/wat/conform.wat") }},
+	{"rust", func(tb testing.TB) []byte { return plugintest.Rust(tb, "sdk/conformance/testdata/rust") }},
 }
 
 // Opcodes of PROTOCOL.md.
