@@ -42,6 +42,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newCompileWorkerCmd())
 	root.AddCommand(newBenchCmd(), newBenchBaselineCmd())
+	root.AddCommand(newInitCmd())
 	addClientCommands(root)
 	return root
 }
