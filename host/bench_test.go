@@ -182,6 +182,7 @@ func BenchmarkWake(b *testing.B) {
 			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 			b.ReportMetric(float64(coldP50.Microseconds()), "cold-start-p50-µs")
 			b.ReportMetric(float64(p50)/float64(coldP50), "p50/cold")
+			b.ReportMetric(float64(len(p.build(b))), "module-B")
 		})
 	}
 }
@@ -270,7 +271,14 @@ func BenchmarkMemoryLive(b *testing.B) {
 		name  string
 		build func(testing.TB) []byte
 		n     int
-	}{{"go", goCounter, 40}, {"go-broadcast", broadcast, 40}, {"wat", watCounter, 400}} {
+	}{
+		{"go", goCounter, 40},
+		{"go-broadcast", broadcast, 40},
+		{"wat", watCounter, 400},
+		{"as", asCounter, 400},
+		{"as-broadcast", asBroadcast, 400},
+		{"rust", rsCounter, 400},
+	} {
 		b.Run(p.name, func(b *testing.B) {
 			h, inc := memoryHost(b, p.build)
 			conns := make([]*countingConn, p.n)

@@ -14,13 +14,14 @@ import (
 
 // Plugins the tests load, built from source by plugintest.
 var (
-	goCounter  = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/counter") }
-	watCounter = func(tb testing.TB) []byte { return plugintest.WAT(tb, "plugins/counter-wat/counter.wat") }
-	asCounter  = func(tb testing.TB) []byte { return plugintest.AS(tb, "plugins/counter-as/index.ts") }
-	rsCounter  = func(tb testing.TB) []byte { return plugintest.Rust(tb, "plugins/counter-rs") }
-	chat       = func(tb testing.TB) []byte { return example(tb, "chat") }
-	broadcast  = func(tb testing.TB) []byte { return example(tb, "broadcast") }
-	testdata   = func(name string) func(testing.TB) []byte {
+	goCounter   = func(tb testing.TB) []byte { return plugintest.Go(tb, "plugins/counter") }
+	watCounter  = func(tb testing.TB) []byte { return plugintest.WAT(tb, "plugins/counter-wat/counter.wat") }
+	asCounter   = func(tb testing.TB) []byte { return plugintest.AS(tb, "plugins/counter-as/index.ts") }
+	rsCounter   = func(tb testing.TB) []byte { return plugintest.Rust(tb, "plugins/counter-rs") }
+	asBroadcast = func(tb testing.TB) []byte { return plugintest.AS(tb, "plugins/broadcast-as/index.ts") }
+	chat        = func(tb testing.TB) []byte { return example(tb, "chat") }
+	broadcast   = func(tb testing.TB) []byte { return example(tb, "broadcast") }
+	testdata    = func(name string) func(testing.TB) []byte {
 		return func(tb testing.TB) []byte { return plugintest.WAT(tb, "host/testdata/"+name) }
 	}
 )
