@@ -2,6 +2,8 @@
 // 9: items of a u32 little-endian length and that many bytes) and
 // little-endian numbers, for snapshots and for the list and pairs encodings.
 
+import { decodeUTF8 } from "./utf8";
+
 /** Appends bytes, numbers and items to a growing buffer. */
 export class Writer {
   private buf: Uint8Array = new Uint8Array(64);
@@ -163,7 +165,7 @@ export class Reader {
   itemString(): string {
     const n = this.u32();
     if (this.bad || n > <u32>i32.MAX_VALUE || !this.take(<i32>n)) return "";
-    const s = String.UTF8.decodeUnsafe(this.b.dataStart + <usize>this.i, <usize>n);
+    const s = decodeUTF8(this.b.dataStart + <usize>this.i, <usize>n);
     this.i += <i32>n;
     return s;
   }

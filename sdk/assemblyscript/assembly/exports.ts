@@ -7,7 +7,8 @@
 
 import * as host from "./abi";
 import "./abort";
-import { plugin, Conn, Message, FrameKind, decodeRequest, takeRejectReason, log, LogLevel } from "./index";
+import { plugin, Conn, Message, FrameKind, decodeRequest, takeRejectReason, trimScratch } from "./index";
+import { decodeUTF8 } from "./utf8";
 
 const ABI_VERSION: u32 = 0x00010001;
 
@@ -33,14 +34,14 @@ function readEvent(n: u32): Uint8Array {
 
 export function torpor_on_connect(conn: u64, infoLen: u32): u32 {
   const req = decodeRequest(readEvent(infoLen));
+  takeRejectReason(); // none left from an earlier connect
   const result = plugin().connect(new Conn(conn), req);
-  if (result != 0) {
-    const reason = takeRejectReason();
-    if (reason.length > 0) {
-      const b = String.UTF8.encode(reason);
-      host.reply(changetype<usize>(b), <u32>b.byteLength);
-    }
+  const reason = takeRejectReason();
+  if (result != 0 && reason.length > 0) {
+    const b = String.UTF8.encode(reason);
+    host.reply(changetype<usize>(b), <u32>b.byteLength);
   }
+  trimScratch();
   return <u32>result;
 }
 
@@ -50,19 +51,25 @@ export function torpor_on_message(conn: u64, kind: u32, n: u32): u32 {
     buf = new ArrayBuffer(<i32>n);
     if (<i32>n <= frameKeep) frameBuf = buf;
   }
+  // A frame of a kind this SDK does not know (from a later ABI) is
+  // ignored, as ABI.md section 3 asks.
+  if (kind != FrameKind.Text && kind != FrameKind.Binary) return 0;
   if (n > 0) host.event_read(changetype<usize>(buf), n);
-  plugin().message(new Conn(conn), new Message(<FrameKind>kind, Uint8Array.wrap(buf, 0, <i32>n)));
+  plugin().message(new Conn(conn), new Message(<FrameKind>kind, Uint8Array.wrap(buf!, 0, <i32>n)));
+  trimScratch();
   return 0;
 }
 
 export function torpor_on_close(conn: u64, code: u32, reasonLen: u32): u32 {
   const r = readEvent(reasonLen);
-  plugin().close(new Conn(conn), code, String.UTF8.decodeUnsafe(r.dataStart, r.length));
+  plugin().close(new Conn(conn), code, decodeUTF8(r.dataStart, r.length));
+  trimScratch();
   return 0;
 }
 
 export function torpor_on_alarm(retry: u32): u32 {
   plugin().alarm(retry);
+  trimScratch();
   return 0;
 }
 

@@ -23,9 +23,11 @@
 // there is nothing to return, and `lastStatus()` says why.
 
 import * as host from "./abi";
+import { decodeUTF8 } from "./utf8";
 
 export { State, NoState } from "./state";
 export { Writer, Reader } from "./bytes";
+export { decodeUTF8, bytesToString, validUTF8, validAt } from "./utf8";
 
 // ---------------------------------------------------------------- statuses
 
@@ -123,6 +125,13 @@ function ensure(slot: usize, n: usize): usize {
   return bufPtr(slot);
 }
 
+/** Frees scratch buffers grown past keepBytes; the exports call it after every event. */
+export function trimScratch(): void {
+  trim(ARG_A);
+  trim(ARG_B);
+  trim(RESULT);
+}
+
 function trim(slot: usize): void {
   if (bufCap(slot) > keepBytes) {
     heap.free(bufPtr(slot));
@@ -164,7 +173,7 @@ function resultBytes(n: i64): Uint8Array {
 }
 
 function resultString(n: i64): string {
-  const s = String.UTF8.decodeUnsafe(bufPtr(RESULT), <usize>n);
+  const s = decodeUTF8(bufPtr(RESULT), <usize>n);
   trim(RESULT);
   return s;
 }
@@ -250,9 +259,9 @@ export class Message {
     return this.kind == FrameKind.Text;
   }
 
-  /** The payload decoded as UTF-8. */
+  /** The payload decoded as UTF-8 (each invalid byte becomes U+FFFD). */
   text(): string {
-    return String.UTF8.decodeUnsafe(this.data.dataStart, this.data.length);
+    return decodeUTF8(this.data.dataStart, this.data.length);
   }
 }
 
@@ -410,7 +419,8 @@ let objectID: string | null = null;
 export function objectId(): string {
   if (objectID == null) {
     const n = fetch((buf: usize, cap: u32): u32 => host.object_id(buf, cap, lenOut));
-    objectID = n < 0 ? "" : resultString(n);
+    if (n < 0) return ""; // outside an event, say: ask again next time
+    objectID = resultString(n);
   }
   return objectID!;
 }
@@ -436,7 +446,14 @@ export class Request {
 
   /** The first value of the named query parameter, unescaped, or "". */
   param(name: string): string {
-    return queryParam(this.query, name);
+    const v = queryParam(this.query, name);
+    return v == null ? "" : decodeUTF8(v.dataStart, v.length);
+  }
+
+  /** As param, but the unescaped bytes as they are (they need not be UTF-8). */
+  paramBytes(name: string): Uint8Array {
+    const v = queryParam(this.query, name);
+    return v == null ? new Uint8Array(0) : v;
   }
 }
 
@@ -472,11 +489,17 @@ function asciiLower(s: string): string {
 }
 
 // queryParam finds name in a raw query the way Go's url.ParseQuery does:
-// pairs split on '&', a pair holding ';' or a bad escape skipped, '+' as a
-// space, the first value wins.
-function queryParam(query: string, name: string): string {
+// one leading '?' dropped, nothing at all past 10,000 parameters, pairs
+// split on '&', a pair holding ';' or a bad escape skipped, '+' as a space;
+// the first value wins. It returns the value's bytes, or null.
+function queryParam(query: string, name: string): Uint8Array | null {
+  if (query.startsWith("?")) query = query.substring(1);
+  let params = 1;
+  for (let i = query.indexOf("&"); i >= 0; i = query.indexOf("&", i + 1)) params++;
+  if (params > 10000) return null;
+  const want = Uint8Array.wrap(String.UTF8.encode(name));
   let start = 0;
-  while (start <= query.length) {
+  while (start < query.length) {
     let end = query.indexOf("&", start);
     if (end < 0) end = query.length;
     const pair = query.substring(start, end);
@@ -484,11 +507,16 @@ function queryParam(query: string, name: string): string {
     if (pair.length == 0 || pair.includes(";")) continue;
     const eq = pair.indexOf("=");
     const k = unescape(eq < 0 ? pair : pair.substring(0, eq));
-    if (k == null || k != name) continue;
+    if (k == null || !sameBytes(k, want)) continue;
     const v = unescape(eq < 0 ? "" : pair.substring(eq + 1));
     if (v != null) return v;
   }
-  return "";
+  return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): bool {
+  if (a.length != b.length) return false;
+  return memory.compare(a.dataStart, b.dataStart, a.length) == 0;
 }
 
 function hexDigit(c: i32): i32 {
@@ -498,10 +526,9 @@ function hexDigit(c: i32): i32 {
   return -1;
 }
 
-// unescape undoes query escaping into UTF-8 bytes; null for a bad escape.
-function unescape(s: string): string | null {
-  const raw = String.UTF8.encode(s);
-  const src = Uint8Array.wrap(raw);
+// unescape undoes query escaping into bytes; null for a bad escape.
+function unescape(s: string): Uint8Array | null {
+  const src = Uint8Array.wrap(String.UTF8.encode(s));
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
@@ -517,7 +544,7 @@ function unescape(s: string): string | null {
     }
     out[n++] = <u8>c;
   }
-  return String.UTF8.decodeUnsafe(out.dataStart, n);
+  return out.subarray(0, n);
 }
 
 // ---------------------------------------------------------------- registration

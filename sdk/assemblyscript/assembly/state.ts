@@ -4,6 +4,7 @@
 // Plugin.snapshot and Plugin.restore instead.
 
 import { Writer, Reader } from "./bytes";
+import { decodeUTF8 } from "./utf8";
 
 /** Named byte values with typed helpers; encoded as the ABI's pairs encoding. */
 export class State {
@@ -33,7 +34,7 @@ export class State {
 
   getString(key: string, fallback: string = ""): string {
     const v = this.get(key);
-    return v == null ? fallback : String.UTF8.decodeUnsafe(v.dataStart, v.length);
+    return v == null ? fallback : decodeUTF8(v.dataStart, v.length);
   }
 
   setString(key: string, value: string): void {

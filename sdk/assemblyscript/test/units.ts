@@ -1,7 +1,7 @@
 // Unit checks of the SDK's host-independent parts, run by run.mjs in node.
 // Each check returns 0 when it holds, or the number of the first failed
 // expectation.
-import { Writer, Reader, State, decodeRequest } from "../assembly/index";
+import { Writer, Reader, State, decodeRequest, bytesToString, validUTF8 } from "../assembly/index";
 import "../assembly/abort";
 
 export function checkWriterReader(): i32 {
@@ -63,5 +63,19 @@ export function checkRequest(): i32 {
   if (r.param("missing") != "") return 6;
   if (r.header("X-Tag") != "one" || r.headers.get("x-tag").length != 2) return 7;
   if (r.headers.has(":future")) return 8;
+  return 0;
+}
+
+// Bytes decode as Go reads them: one U+FFFD per byte that does not start a
+// valid sequence (a bad lead, a truncated or overlong sequence, an encoded
+// surrogate).
+export function checkUTF8(): i32 {
+  const raw: u8[] = [0x61, 0xff, 0xed, 0xa0, 0x80, 0xe2, 0x82, 0xc0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xa9];
+  const b = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) b[i] = raw[i];
+  const want = "a" + "\uFFFD".repeat(8) + "\u{1F600}\u00E9";
+  if (bytesToString(b) != want) return 1;
+  if (validUTF8(b.dataStart, b.length)) return 2;
+  if (!validUTF8(b.dataStart + 9, 6)) return 3;
   return 0;
 }
