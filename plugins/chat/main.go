@@ -19,6 +19,7 @@
 //	    was binary or longer than 4096 bytes
 //
 // The last 50 messages are kept in memory (and in the snapshot) as history.
+// A welcome holds as much of it as fits in one frame (1 MiB), newest last.
 package main
 
 import (
@@ -35,6 +36,7 @@ const (
 	maxName    = 32
 	maxText    = 4096
 	maxHistory = 50
+	maxFrame   = 1 << 20 // the host's default frame limit
 	tag        = "chat"
 )
 
@@ -97,8 +99,16 @@ func connect(r *room, c sdk.Conn, req *sdk.Request) error {
 	if err != nil {
 		return err
 	}
-	history := append([]message{}, r.History...) // [] rather than null
-	if err := send(c, welcome{"welcome", name, strconv.FormatUint(c.ID(), 10), members, history}); err != nil {
+	w := welcome{"welcome", name, strconv.FormatUint(c.ID(), 10), members, append([]message{}, r.History...)} // [] rather than null
+	b, err := json.Marshal(w)
+	for err == nil && len(b) > maxFrame && len(w.History) > 0 {
+		w.History = w.History[1:] // the most recent history that fits in a frame
+		b, err = json.Marshal(w)
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.Send(string(b)); err != nil {
 		return err
 	}
 	return broadcast(presence{"join", name, members}, sdk.Except(c))
