@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -67,6 +68,9 @@ version; --torpor-source PATH points it at a source checkout instead.`,
 				return fmt.Errorf("--lang %q: want go or as", lang)
 			}
 			sc.TorporVersion = torporModuleVersion()
+			if sc.TorporVersion == "v0.0.0" && source == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: this torpor is a development build with no module version, so go.mod requires v0.0.0, which no proxy has: pass --torpor-source PATH (a torpor checkout) or edit go.mod")
+			}
 			if source != "" {
 				abs, err := filepath.Abs(source)
 				if err != nil {
@@ -75,7 +79,7 @@ version; --torpor-source PATH points it at a source checkout instead.`,
 				if _, err := os.Stat(filepath.Join(abs, "sdk", "sdk.go")); err != nil {
 					return fmt.Errorf("--torpor-source %s: not a torpor source checkout (no sdk/sdk.go)", source)
 				}
-				sc.TorporSource = abs
+				sc.TorporSource = modPath(abs)
 			}
 			files, err := sc.render()
 			if err != nil {
@@ -99,6 +103,15 @@ func testCommand(lang string) string {
 		return "npm install && go mod tidy && npm test"
 	}
 	return "go mod tidy && go test ./..."
+}
+
+// modPath writes a path for go.mod: as it is when it is a plain token,
+// quoted when it holds spaces or other characters go.mod would split on.
+func modPath(p string) string {
+	if strings.ContainsAny(p, " \t\"'`\\") {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 // torporModuleVersion is the version of this binary's module, for go.mod;
