@@ -46,10 +46,15 @@ const (
 	hostileDir = "cmd/torpor/testdata/hostile/"
 
 	// canaryEvery is how often the canary asks; a reply later than
-	// canaryMiss is a miss, one later than canaryMaxLatency a failure.
+	// canaryMiss is a miss, and more than canarySlowShare of the replies
+	// later than canaryMaxLatency a failure. A host starved by an attack is
+	// slow on many answers; one late answer among hundreds is a pause of
+	// the test process or of the VM, which CI has shown (0.6-0.9 s, once
+	// per run at most, while the same attack alone answers within 50 ms).
 	canaryEvery      = 50 * time.Millisecond
 	canaryMiss       = 2 * time.Second
 	canaryMaxLatency = 500 * time.Millisecond
+	canarySlowShare  = 0.01
 
 	// sigtermBound is how long a host under attack may take to exit after
 	// SIGTERM.
@@ -919,6 +924,7 @@ type canary struct {
 	asks    int
 	misses  []string
 	slowest time.Duration
+	slow    int // answers that took canaryMaxLatency or more
 }
 
 // startCanary deploys the WAT counter as plugin "canary", wakes canary/c and
@@ -951,6 +957,9 @@ func (k *canary) run() {
 			k.misses = append(k.misses, fmt.Sprintf("%s: %s", start.Format("15:04:05.000"), why))
 		}
 		k.slowest = max(k.slowest, took)
+		if took >= canaryMaxLatency {
+			k.slow++
+		}
 		k.mu.Unlock()
 		if strings.HasPrefix(why, "closed") {
 			return
@@ -992,15 +1001,15 @@ func (k *canary) ask(timeout time.Duration) (time.Duration, bool, string) {
 	}
 }
 
-// finish stops the canary and fails the test if it missed an answer or an
-// answer took canaryMaxLatency or more.
+// finish stops the canary and fails the test if it missed an answer or
+// more than canarySlowShare of its answers took canaryMaxLatency or more.
 func (k *canary) finish(t *testing.T) {
 	t.Helper()
 	close(k.stop)
 	<-k.done
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	t.Logf("canary: %d asks, %d misses, slowest answer %v", k.asks, len(k.misses), k.slowest.Round(time.Millisecond))
+	t.Logf("canary: %d asks, %d misses, slowest answer %v, %d at %v or more", k.asks, len(k.misses), k.slowest.Round(time.Millisecond), k.slow, canaryMaxLatency)
 	if len(k.misses) > 0 {
 		shown := k.misses
 		if len(shown) > 5 {
@@ -1008,8 +1017,9 @@ func (k *canary) finish(t *testing.T) {
 		}
 		t.Errorf("the canary missed %d of %d answers during the attack: %s", len(k.misses), k.asks, strings.Join(shown, "; "))
 	}
-	if k.slowest >= canaryMaxLatency {
-		t.Errorf("the canary's slowest answer took %v during the attack; want under %v", k.slowest.Round(time.Millisecond), canaryMaxLatency)
+	if k.slow > max(1, int(canarySlowShare*float64(k.asks))) {
+		t.Errorf("%d of the canary's %d answers took %v or more during the attack (the slowest %v); want at most %.0f%%",
+			k.slow, k.asks, canaryMaxLatency, k.slowest.Round(time.Millisecond), 100*canarySlowShare)
 	}
 }
 
