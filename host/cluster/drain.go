@@ -107,18 +107,28 @@ func (c *Cluster) moveIn(call moveCall) error {
 	if err != nil {
 		return err
 	}
-	export, err := moves.GetBytes(ctx, call.Transfer)
-	for wait := 50 * time.Millisecond; err != nil && wait < 5*time.Second; wait *= 2 {
-		time.Sleep(wait) // a replica that has not caught up with the put
+	var export []byte
+	// A replica may not have caught up with the put yet: that is a
+	// missing object, worth asking again like a leader that is away.
+	err = c.retryJS(ctx, func(ctx context.Context) (err error) {
 		export, err = moves.GetBytes(ctx, call.Transfer)
-	}
+		return err
+	}, jetstream.ErrObjectNotFound)
 	if err != nil {
 		return fmt.Errorf("fetch the export: %w", err)
 	}
 	return c.opts.Host.MoveIn(ctx, call.Object, export)
 }
 
-func (c *Cluster) movesStore(ctx context.Context) (jetstream.ObjectStore, error) {
+func (c *Cluster) movesStore(ctx context.Context) (store jetstream.ObjectStore, err error) {
+	err = c.retryJS(ctx, func(ctx context.Context) (err error) {
+		store, err = c.openMovesStore(ctx)
+		return err
+	})
+	return store, err
+}
+
+func (c *Cluster) openMovesStore(ctx context.Context) (jetstream.ObjectStore, error) {
 	return c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      c.movesBucket(),
 		Description: "torpor: objects on their way from one host to another",
@@ -250,7 +260,10 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 		return abort(fmt.Errorf("moves bucket: %w", err))
 	}
 	transfer := homeKey(id) + "." + randomID()
-	if _, err := moves.PutBytes(ctx, transfer, export); err != nil {
+	if err := c.retryJS(ctx, func(ctx context.Context) error {
+		_, err := moves.PutBytes(ctx, transfer, export)
+		return err
+	}); err != nil {
 		return abort(fmt.Errorf("store the export: %w", err))
 	}
 	defer moves.Delete(context.WithoutCancel(ctx), transfer)

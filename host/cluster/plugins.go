@@ -113,18 +113,14 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 	if want != "" && activeSHA(c.opts.Host, name) == want {
 		return // this host published it, or has it already
 	}
-	wasm, err := p.fetch(ctx, c, store, name)
-	for wait := 50 * time.Millisecond; err != nil && ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
-		// Reads may be served by a replica that has not caught up with
-		// the write the watch just reported (the object is then missing,
-		// or its chunks do not match its digest yet), or may have asked a
-		// stream leader that just died: try again until the minute is up.
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-			wasm, err = p.fetch(ctx, c, store, name)
-		}
-	}
+	var wasm []byte
+	// A replica may not have caught up with the write the watch just
+	// reported (the object is then missing, or its chunks do not match
+	// its digest yet): ask again, as of a leader that is away.
+	err := c.retryJS(ctx, func(ctx context.Context) (err error) {
+		wasm, err = store.GetBytes(ctx, name)
+		return err
+	}, jetstream.ErrObjectNotFound, jetstream.ErrDigestMismatch)
 	if err != nil {
 		c.log.Error("could not fetch a plugin from the cluster's store", "plugin", name, "err", err)
 		return
@@ -140,16 +136,6 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 		return
 	}
 	c.log.Info("plugin deployed from the cluster's store", "plugin", name, "sha256", v.SHA256)
-}
-
-// fetch reads one plugin with its own deadline: the chunk consumer a read
-// creates is asked of the stream's leader, and a request to a leader that
-// died meanwhile is never answered, so waiting on the caller's whole
-// deadline would hold this host's plugin sync (and its router) that long.
-func (p *pluginSync) fetch(ctx context.Context, c *Cluster, store jetstream.ObjectStore, name string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-	defer cancel()
-	return store.GetBytes(ctx, name)
 }
 
 func activeSHA(ph *host.Host, name string) string {
