@@ -44,23 +44,10 @@ var counters = []struct {
 // Tests in this package do not run in parallel, so one variable will do.
 var lang = "go"
 
-func eachLang(t *testing.T, f func(t *testing.T)) {
-	for _, l := range []string{"go", "as"} {
-		t.Run(l, func(t *testing.T) {
-			lang = l
-			defer func() { lang = "go" }()
-			f(t)
-		})
-	}
-}
+func eachLang(t *testing.T, f func(t *testing.T)) { plugintest.EachLang(t, &lang, f) }
 
 // example builds the example plugin name in the current lang.
-func example(tb testing.TB, name string) []byte {
-	if lang == "as" {
-		return plugintest.AS(tb, "plugins/"+name+"-as/index.ts")
-	}
-	return plugintest.Go(tb, "plugins/"+name)
-}
+func example(tb testing.TB, name string) []byte { return plugintest.Example(tb, lang, name) }
 
 // newHost starts a host for a test (see hosttest.New for the defaults).
 func newHost(tb testing.TB, opts host.Options) *host.Host {

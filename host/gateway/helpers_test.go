@@ -51,15 +51,7 @@ type env struct {
 // in this package do not run in parallel, so one variable will do.
 var lang = "go"
 
-func eachLang(t *testing.T, f func(t *testing.T)) {
-	for _, l := range []string{"go", "as"} {
-		t.Run(l, func(t *testing.T) {
-			lang = l
-			defer func() { lang = "go" }()
-			f(t)
-		})
-	}
-}
+func eachLang(t *testing.T, f func(t *testing.T)) { plugintest.EachLang(t, &lang, f) }
 
 // newEnv starts a host (NoSync, in a temp dir) with the named plugins
 // deployed from source, a gateway and a TLS server configured as the
@@ -68,16 +60,15 @@ func newEnv(tb testing.TB, hopts host.Options, gopts gateway.Options, plugins ..
 	tb.Helper()
 	h := newHost(tb, hopts)
 	for _, p := range plugins {
-		wasm := plugintest.Go
-		if lang == "as" {
-			wasm = func(tb testing.TB, path string) []byte { return plugintest.AS(tb, path+"-as/index.ts") }
-		}
+		var wasm []byte
 		if p == "trapper" {
 			// Fails every frame but "ok…"; it has no restore export, so
 			// failures add up to MaxFailures.
-			wasm = func(tb testing.TB, _ string) []byte { return plugintest.WAT(tb, "host/testdata/trapper.wat") }
+			wasm = plugintest.WAT(tb, "host/testdata/trapper.wat")
+		} else {
+			wasm = plugintest.Example(tb, lang, p)
 		}
-		if _, err := h.Deploy(context.Background(), p, wasm(tb, "plugins/"+p)); err != nil {
+		if _, err := h.Deploy(context.Background(), p, wasm); err != nil {
 			tb.Fatalf("deploy %s: %v", p, err)
 		}
 	}

@@ -97,6 +97,34 @@ func AS(tb testing.TB, path string) []byte {
 	})
 }
 
+// ExampleLangs are the languages the example rooms (chat, counter,
+// broadcast) are written in: Go in plugins/NAME, AssemblyScript twins in
+// plugins/NAME-as.
+var ExampleLangs = []string{"go", "as"}
+
+// Example builds the example room name in lang, one of ExampleLangs.
+func Example(tb testing.TB, lang, name string) []byte {
+	tb.Helper()
+	if lang == "as" {
+		return AS(tb, "plugins/"+name+"-as/index.ts")
+	}
+	return Go(tb, "plugins/"+name)
+}
+
+// EachLang runs f once per example language as a subtest named after it,
+// with *lang set to that language meanwhile (and "go" after), for a test
+// package whose helpers build examples in *lang. Its tests must not run in
+// parallel.
+func EachLang(t *testing.T, lang *string, f func(t *testing.T)) {
+	for _, l := range ExampleLangs {
+		t.Run(l, func(t *testing.T) {
+			*lang = l
+			defer func() { *lang = "go" }()
+			f(t)
+		})
+	}
+}
+
 // ASCompiler is the pinned AssemblyScript compiler, relative to the module
 // root, as `npm ci --prefix sdk/assemblyscript` installs it.
 const ASCompiler = "sdk/assemblyscript/node_modules/assemblyscript/bin/asc.js"
