@@ -387,39 +387,6 @@ func (c *Cluster) embed() (*server.Server, error) {
 
 // replicas is how many copies the cluster's buckets keep: one per server
 // up to three, as far as this host knows them at start.
-// retryJS runs op until it succeeds, fails for a reason other than an
-// absent JetStream (or one of also), or ctx ends. Each attempt has its own
-// deadline: while a stream elects a leader, after a cluster forms or a member
-// dies, requests get "no responders" or no answer at all, and a request
-// asked of a leader that died is never answered, so one attempt must not
-// wait out the caller's whole deadline.
-func (c *Cluster) retryJS(ctx context.Context, op func(ctx context.Context) error, also ...error) error {
-	wait := 50 * time.Millisecond
-	for {
-		actx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-		err := op(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !transientJS(err, also) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
-
-func transientJS(err error, also []error) bool {
-	for _, e := range append([]error{nats.ErrNoResponders, nats.ErrTimeout, context.DeadlineExceeded, jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled}, also...) {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 func (c *Cluster) replicas() int {
 	if c.srv == nil {
 		return 1

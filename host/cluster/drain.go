@@ -110,10 +110,10 @@ func (c *Cluster) moveIn(call moveCall) error {
 	var export []byte
 	// A replica may not have caught up with the put yet: that is a
 	// missing object, worth asking again like a leader that is away.
-	err = c.retryJS(ctx, func(ctx context.Context) (err error) {
+	err = c.retryJS(ctx, c.opts.CallTimeout, transientJS(jetstream.ErrObjectNotFound), func(ctx context.Context) (err error) {
 		export, err = moves.GetBytes(ctx, call.Transfer)
 		return err
-	}, jetstream.ErrObjectNotFound)
+	})
 	if err != nil {
 		return fmt.Errorf("fetch the export: %w", err)
 	}
@@ -121,7 +121,7 @@ func (c *Cluster) moveIn(call moveCall) error {
 }
 
 func (c *Cluster) movesStore(ctx context.Context) (store jetstream.ObjectStore, err error) {
-	err = c.retryJS(ctx, func(ctx context.Context) (err error) {
+	err = c.retryJS(ctx, c.opts.CallTimeout, transientJS(), func(ctx context.Context) (err error) {
 		store, err = c.openMovesStore(ctx)
 		return err
 	})
@@ -260,7 +260,7 @@ func (c *Cluster) moveOut(id host.ObjectID) error {
 		return abort(fmt.Errorf("moves bucket: %w", err))
 	}
 	transfer := homeKey(id) + "." + randomID()
-	if err := c.retryJS(ctx, func(ctx context.Context) error {
+	if err := c.retryJS(ctx, c.opts.CallTimeout, transientJS(), func(ctx context.Context) error {
 		_, err := moves.PutBytes(ctx, transfer, export)
 		return err
 	}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/torpor-dev/torpor/host"
@@ -73,29 +74,55 @@ func (hs *homes) start(c *Cluster) {
 	})
 }
 
-// retryJetStream runs open until it succeeds or the cluster closes: in a
-// cluster, JetStream answers nothing until its servers elect a leader.
+// retryJetStream opens what with open, retrying every error until it
+// succeeds or the cluster closes: in a cluster, JetStream answers nothing
+// until its servers elect a leader. Short tries, since a long wait would
+// only delay the next one.
 func retryJetStream[T any](c *Cluster, what string, open func(context.Context) (T, error)) (T, bool) {
+	var v T
+	err := c.retryJS(c.ctx, 2*time.Second, func(err error) bool {
+		c.log.Debug("JetStream not reachable yet; retrying", "what", what, "err", err)
+		return true
+	}, func(ctx context.Context) (err error) {
+		v, err = open(ctx)
+		return err
+	})
+	return v, err == nil
+}
+
+// retryJS runs op until it succeeds, fails with an error retryable turns
+// down, or ctx ends. Each attempt has its own deadline: while a stream
+// elects a leader, after a cluster forms or a member dies, requests get "no
+// responders" or no answer at all, and a request asked of a leader that
+// died is never answered, so one attempt must not wait out the caller's
+// whole deadline.
+func (c *Cluster) retryJS(ctx context.Context, attempt time.Duration, retryable func(error) bool, op func(context.Context) error) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		// Short tries: before JetStream has a leader a request is not
-		// answered at all, and a long wait would only delay the next try.
-		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-		v, err := open(ctx)
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := op(actx)
 		cancel()
-		if err == nil {
-			return v, true
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return err
 		}
-		if c.ctx.Err() != nil {
-			var zero T
-			return zero, false
-		}
-		c.log.Debug("JetStream not reachable yet; retrying", "what", what, "err", err, "in", wait)
 		select {
-		case <-c.ctx.Done():
-			var zero T
-			return zero, false
+		case <-ctx.Done():
+			return err
 		case <-time.After(wait):
 		}
+	}
+}
+
+// transientJS is retryJS's test for a JetStream that is away for a moment
+// (no leader, no answer), and for the errors in also.
+func transientJS(also ...error) func(error) bool {
+	return func(err error) bool {
+		for _, e := range append([]error{nats.ErrNoResponders, nats.ErrTimeout, context.DeadlineExceeded,
+			jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled}, also...) {
+			if errors.Is(err, e) {
+				return true
+			}
+		}
+		return false
 	}
 }
 

@@ -117,10 +117,10 @@ func (p *pluginSync) apply(c *Cluster, store jetstream.ObjectStore, info *jetstr
 	// A replica may not have caught up with the write the watch just
 	// reported (the object is then missing, or its chunks do not match
 	// its digest yet): ask again, as of a leader that is away.
-	err := c.retryJS(ctx, func(ctx context.Context) (err error) {
+	err := c.retryJS(ctx, c.opts.CallTimeout, transientJS(jetstream.ErrObjectNotFound, jetstream.ErrDigestMismatch), func(ctx context.Context) (err error) {
 		wasm, err = store.GetBytes(ctx, name)
 		return err
-	}, jetstream.ErrObjectNotFound, jetstream.ErrDigestMismatch)
+	})
 	if err != nil {
 		c.log.Error("could not fetch a plugin from the cluster's store", "plugin", name, "err", err)
 		return
