@@ -1,6 +1,7 @@
-// The handler exports of ABI v1. A plugin's entry file re-exports them all:
+// The handler exports of ABI v1. A plugin's entry file re-exports them all,
+// by a relative path to this folder (asc does not resolve the package name):
 //
-//   export * from "@torpor/sdk/exports";
+//   export * from "../torpor-sdk/assembly/exports";
 //
 // Each reads its event data with event_read (the host never writes guest
 // memory unasked) and hands it to the registered plugin.
@@ -46,14 +47,14 @@ export function torpor_on_connect(conn: u64, infoLen: u32): u32 {
 }
 
 export function torpor_on_message(conn: u64, kind: u32, n: u32): u32 {
+  // A frame of a kind this SDK does not know (from a later ABI) is
+  // ignored, as ABI.md section 3 asks.
+  if (kind != FrameKind.Text && kind != FrameKind.Binary) return 0;
   let buf = frameBuf;
   if (buf == null || <i32>n > buf.byteLength) {
     buf = new ArrayBuffer(<i32>n);
     if (<i32>n <= frameKeep) frameBuf = buf;
   }
-  // A frame of a kind this SDK does not know (from a later ABI) is
-  // ignored, as ABI.md section 3 asks.
-  if (kind != FrameKind.Text && kind != FrameKind.Binary) return 0;
   if (n > 0) host.event_read(changetype<usize>(buf), n);
   plugin().message(new Conn(conn), new Message(<FrameKind>kind, Uint8Array.wrap(buf!, 0, <i32>n)));
   trimScratch();

@@ -3,8 +3,8 @@
 // A plugin's entry file registers its handlers and re-exports the ABI
 // functions:
 //
-//   import { register, Plugin, Conn, Message, broadcastFrame } from "@torpor/sdk";
-//   export * from "@torpor/sdk/exports";
+//   import { register, Plugin, NoState, Conn, Message, broadcastFrame } from "../torpor-sdk/assembly/index";
+//   export * from "../torpor-sdk/assembly/exports";
 //
 //   register<NoState>({
 //     message: (s: NoState, c: Conn, m: Message): void => {
