@@ -126,7 +126,7 @@ func (s *serveSettings) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.Host.LiveObjects, "live-objects", 0, "live objects at once; before a wake would pass it, the least recently active are hibernated (0: no bound)")
 	fs.Int64Var(&s.Host.PluginMemory, "plugin-memory", 0, "bytes of the memory budget one plugin may hold (default: half the budget)")
 	fs.IntVar(&s.Host.GuestCalls, "guest-calls", 0, "guest calls running at once, host-wide (default: 4 per core, at least 8)")
-	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: the number of cores)")
+	fs.IntVar(&s.Host.PluginCalls, "plugin-calls", 0, "guest calls of one plugin running at once (default: three quarters of --guest-calls)")
 	fs.IntVar(&s.GoMaxProcs, "gomaxprocs", 0, "Go scheduler threads (default: the Go runtime's: $GOMAXPROCS, else the cores this process may use)")
 	fs.DurationVar(&s.Host.CompileTimeout, "compile-timeout", o.CompileTimeout, "time budget for compiling an uploaded module, in a child process")
 	fs.Int64Var(&s.Host.CompileMemory, "compile-memory", o.CompileMemory, "memory budget (resident bytes) for compiling an uploaded module")
