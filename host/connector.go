@@ -59,10 +59,14 @@ type Batch interface {
 	End()
 }
 
-// batches gathers the distinct batches an event's frames went into.
+// batches gathers the distinct batches an event's frames went into. It
+// lives on the flushing goroutine's stack: few holds the first ones in
+// place (a slice of it would move the whole value to the heap, an
+// allocation every event), more the rest.
 type batches struct {
 	few  [4]Batch
-	list []Batch
+	n    int // entries of few in use
+	more []Batch
 }
 
 func (b *batches) note(c Conn) {
@@ -71,19 +75,29 @@ func (b *batches) note(c Conn) {
 		return
 	}
 	bt := bc.Batch()
-	for _, x := range b.list {
+	for i := range b.n {
+		if b.few[i] == bt {
+			return
+		}
+	}
+	for _, x := range b.more {
 		if x == bt {
 			return
 		}
 	}
-	if b.list == nil {
-		b.list = b.few[:0]
+	if b.n < len(b.few) {
+		b.few[b.n] = bt
+		b.n++
+		return
 	}
-	b.list = append(b.list, bt)
+	b.more = append(b.more, bt)
 }
 
 func (b *batches) end() {
-	for _, bt := range b.list {
+	for i := range b.n {
+		b.few[i].End()
+	}
+	for _, bt := range b.more {
 		bt.End()
 	}
 }
