@@ -3,13 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/torpor-dev/torpor/abi"
 	"github.com/torpor-dev/torpor/host"
 	"github.com/torpor-dev/torpor/host/internal/reclaim"
 )
@@ -124,18 +122,10 @@ func (c *conn) hold(f *host.Frame) error {
 	return nil
 }
 
-// enqueue hands f to the socket's writer. The frame is encoded once for
-// every socket it is sent to (see frameCache), and released when written.
+// enqueue hands f to the socket's writer: one job in gws's queue, which
+// writes the frame's shared encoding (see frameCache) in order with the
+// socket's other frames and releases it.
 func (c *conn) enqueue(s *gws.Conn, f *host.Frame) error {
-	var op gws.Opcode
-	switch f.Kind {
-	case abi.Text:
-		op = gws.OpcodeText
-	case abi.Binary:
-		op = gws.OpcodeBinary
-	default:
-		return fmt.Errorf("gateway: frame kind %d: %w", f.Kind, abi.Invalid)
-	}
 	if err := c.reserve(true); err != nil {
 		return err
 	}
@@ -147,21 +137,28 @@ func (c *conn) enqueue(s *gws.Conn, f *host.Frame) error {
 		c.unreserve()
 		return errSlowReader
 	}
-	sf := c.g.frames.acquire(f, op)
-	if err := sf.bc.Broadcast(s); err != nil {
-		c.g.frames.release(sf)
+	sf, err := c.g.frames.acquire(f)
+	if err != nil {
 		c.queuedBytes.Add(-size)
 		c.unreserve()
 		return err
 	}
-	// gws's queue runs one job at a time in order, so this job runs once
-	// the Broadcaster's write for this socket is done.
 	s.Async(func() {
+		c.writeData(*sf.wire)
 		c.g.frames.release(sf)
 		c.queuedBytes.Add(-size)
 		c.finish()
 	})
 	return nil
+}
+
+// writeData writes one encoded data frame. A socket whose write fails is
+// broken: it is cut, which ends its read loop and so the session, as gws
+// does when one of its own writes fails.
+func (c *conn) writeData(wire []byte) {
+	if _, err := c.nc.Write(wire); err != nil {
+		c.nc.cut()
+	}
 }
 
 // reserve counts one job into the write queue. With limit, a queue already

@@ -211,13 +211,14 @@ func (r *recordingConn) Write(p []byte) (int, error) {
 
 // A data frame with another queued behind it is held and goes out with the
 // next write; a control frame, the queue's last frame or a full batch writes
-// everything held, in order.
+// everything held, in order. After a close frame no data frame goes out.
 func TestNetConnBatchesQueuedFrames(t *testing.T) {
 	rec := &recordingConn{}
 	more := true
 	nc := &netConn{Conn: rec, more: func() bool { return more }}
 	text := func(s string) []byte { return append([]byte{0x81, byte(len(s))}, s...) }
 	ping := []byte{0x89, 0}
+	closeFrame := []byte{0x88, 2, 0x03, 0xe8}
 	write := func(p []byte) {
 		t.Helper()
 		if n, err := nc.Write(p); n != len(p) || err != nil {
@@ -236,6 +237,12 @@ func TestNetConnBatchesQueuedFrames(t *testing.T) {
 		{"a control frame writes all", true, [][]byte{text("e"), ping}, [][]byte{slices.Concat(text("e"), ping)}},
 		{"a full batch goes out first", true, [][]byte{make([]byte, heldMax-1), {0x82, 1, 9}},
 			[][]byte{slices.Concat(make([]byte, heldMax-1), []byte{0x82, 1, 9})}},
+		// The upgrade response goes through the same Write; its 'H' is no
+		// close frame.
+		{"the upgrade response is not a close", false, [][]byte{[]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"), text("f")},
+			[][]byte{[]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"), text("f")}},
+		{"a close writes what is held", true, [][]byte{text("g"), closeFrame}, [][]byte{slices.Concat(text("g"), closeFrame)}},
+		{"no data after a close", false, [][]byte{text("h"), {0x82, 1, 9}}, nil},
 	}
 	for _, tt := range tests {
 		rec.writes, more = nil, tt.more
@@ -244,6 +251,36 @@ func TestNetConnBatchesQueuedFrames(t *testing.T) {
 		}
 		if !slices.EqualFunc(rec.writes, tt.want, bytes.Equal) {
 			t.Errorf("%s: the connection saw %d writes %q, want %q", tt.name, len(rec.writes), rec.writes, tt.want)
+		}
+	}
+}
+
+// encodeFrame writes what RFC 6455 section 5.2 asks of a server's final
+// frame, at each boundary of the length's three forms.
+func TestEncodeFrame(t *testing.T) {
+	for _, tc := range []struct {
+		kind   abi.FrameKind
+		n      int
+		header []byte
+	}{
+		{abi.Text, 0, []byte{0x81, 0}},
+		{abi.Binary, 125, []byte{0x82, 125}},
+		{abi.Text, 126, []byte{0x81, 126, 0, 126}},
+		{abi.Binary, 65535, []byte{0x82, 126, 0xff, 0xff}},
+		{abi.Binary, 65536, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		data := bytes.Repeat([]byte("x"), tc.n)
+		w, err := encodeFrame(&host.Frame{Kind: tc.kind, Data: data})
+		if err != nil {
+			t.Fatalf("kind %d, %d bytes: %v", tc.kind, tc.n, err)
+		}
+		if want := slices.Concat(tc.header, data); !bytes.Equal(*w, want) {
+			t.Errorf("kind %d, %d bytes: header % x, want % x", tc.kind, tc.n, (*w)[:min(len(*w), 10)], tc.header)
+		}
+	}
+	for _, f := range []*host.Frame{{Kind: abi.Text, Data: []byte{0xff}}, {Kind: 3, Data: []byte("x")}} {
+		if _, err := encodeFrame(f); err == nil {
+			t.Errorf("encodeFrame(kind %d, % x) succeeded", f.Kind, f.Data)
 		}
 	}
 }

@@ -42,10 +42,11 @@ type netConn struct {
 	refused bool
 
 	// Outbound batching (see Write). more is set once, before the first
-	// frame is queued; wmu guards held.
-	more func() bool // another frame is queued behind the one being written
-	wmu  sync.Mutex
-	held *[]byte // data frames held back, from heldPool; nil when none
+	// frame is queued; wmu guards held and closeSent.
+	more      func() bool // another frame is queued behind the one being written
+	wmu       sync.Mutex
+	held      *[]byte // data frames held back, from heldPool; nil when none
+	closeSent bool    // a close frame went out: no data frame may follow it
 }
 
 // heldMax bounds the bytes a socket holds back: a batch is written at most
@@ -61,12 +62,25 @@ var heldPool = sync.Pool{New: func() any { b := make([]byte, 0, heldMax); return
 // one per frame. A control frame (close, ping, pong), the last frame in the
 // queue, or one that would take the batch past heldMax writes everything
 // held first, in order, so nothing waits for a frame that may never come.
+//
+// The gateway writes its data frames here itself, beside gws's writes of
+// control frames, so Write also keeps RFC 6455 section 5.5.1: once a close
+// frame went out, data frames are dropped (gws would not write its own
+// after its close either).
 func (c *netConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	// RFC 6455 5.2: the first byte holds FIN, three reserved bits and the
 	// opcode, whose high bit marks a control frame.
 	data := len(p) > 0 && p[0]&0x08 == 0
+	if data && (c.closeSent || c.closing.Load()) {
+		return len(p), nil
+	}
+	// A close frame is final (FIN) with opcode 8; the upgrade response
+	// gws writes first starts with 'H' and must not count.
+	if len(p) > 0 && p[0] == 0x88 {
+		c.closeSent = true
+	}
 	if data && c.more != nil && c.more() && (c.held == nil || len(*c.held)+len(p) <= heldMax) {
 		if c.held == nil {
 			c.held = heldPool.Get().(*[]byte)
