@@ -24,12 +24,7 @@ func TestBinaryOutsideCheckoutServesDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium is not on PATH: install Debian's chromium package (apt-get install chromium) or run .ci/run")
 	}
-	bin := filepath.Join(t.TempDir(), "torpor")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/torpor")
-	build.Dir = plugintest.Root(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := plugintest.Binary(t)
 
 	empty := t.TempDir()
 	var out bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/torpor-dev/torpor/internal/loadgen"
+	"github.com/torpor-dev/torpor/internal/plugintest"
 )
 
 // `torpor bench --baseline` against a real `torpor serve` and the example
@@ -21,7 +22,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	url := strings.Replace(s.publicURL, "https://", "wss://", 1) + "/broadcast/{room}"
-	cmd := exec.Command(torporBinary(t), "bench", "--url", url,
+	cmd := exec.Command(plugintest.Binary(t), "bench", "--url", url,
 		"--ca", filepath.Join(dir, devCertFile),
 		"--rooms", "3", "--clients", "4", "--senders", "2", "--rate", "20", "--duration", "2s",
 		"--server-pid", strconv.Itoa(s.cmd.Process.Pid), "--after-close", "300ms", "--baseline", "-o", "json")

@@ -112,7 +112,7 @@ func torpor(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, torporBinary(t), args...)
+	cmd := exec.CommandContext(ctx, plugintest.Binary(t), args...)
 	cmd.Dir = t.TempDir()
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TORPOR_") {

@@ -65,7 +65,7 @@ func TestHostile(t *testing.T) {
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		t.Fatal("wat2wasm not found on PATH: install Debian's wabt package (.ci/run does)")
 	}
-	torporBinary(t)
+	plugintest.Binary(t)
 	t.Run("Wedge", hostileWedge)
 	t.Run("StartLoop", hostileStartLoop)
 	t.Run("CompileBomb", hostileCompileBomb)

@@ -17,7 +17,7 @@ func TestInitProjectsBuildAndPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and tests generated projects")
 	}
-	bin := torporBinary(t)
+	bin := plugintest.Binary(t)
 	root := plugintest.Root(t)
 	for _, lang := range []string{"go", "as"} {
 		t.Run(lang, func(t *testing.T) {

@@ -22,33 +22,6 @@ import (
 	"github.com/torpor-dev/torpor/internal/plugintest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// torporBinary builds the real binary once per test run.
-func torporBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "torpor-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "torpor")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = errors.New(string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build torpor: %v", binErr)
-	}
-	return binPath
-}
-
 // server is a `torpor serve` process.
 type server struct {
 	cmd       *exec.Cmd
@@ -137,7 +110,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 		os.Remove(filepath.Join(dataDir, f))
 	}
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--idle", "1h"}, extra...)
-	s := &server{cmd: exec.Command(torporBinary(t), args...), dataDir: dataDir, stdout: &capture{}, exited: make(chan struct{})}
+	s := &server{cmd: exec.Command(plugintest.Binary(t), args...), dataDir: dataDir, stdout: &capture{}, exited: make(chan struct{})}
 	s.cmd.Dir = plugintest.Root(t)
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = s.stdout

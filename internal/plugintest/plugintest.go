@@ -1,9 +1,10 @@
-// Package plugintest builds plugins from source for tests, so that no test
-// trusts a prebuilt .wasm: Go plugins with the wasip1 toolchain, WAT plugins
-// with wat2wasm (Debian package wabt), AssemblyScript plugins with the SDK's
-// pinned asc (npm ci in sdk/assemblyscript) and Rust plugins with Debian's
-// rustc and its wasm32 standard library; .ci/run installs all of them.
-// Builds are memoised per test process and safe for parallel tests.
+// Package plugintest builds plugins (and the torpor command) from source
+// for tests, so that no test trusts a prebuilt .wasm: Go plugins with the
+// wasip1 toolchain, WAT plugins with wat2wasm (Debian package wabt),
+// AssemblyScript plugins with the SDK's pinned asc (npm ci in
+// sdk/assemblyscript) and Rust plugins with Debian's rustc and its wasm32
+// standard library; .ci/run installs all of them. Builds are memoised per
+// test process and safe for parallel tests.
 package plugintest
 
 import (
@@ -183,4 +184,35 @@ func memo(tb testing.TB, key string, command func(out string) *exec.Cmd) []byte 
 		tb.Fatalf("plugintest: build %s", b.err)
 	}
 	return b.wasm
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  string
+)
+
+// Binary builds the torpor command (./cmd/torpor) once per test process
+// and returns the path of the executable, for tests that run it as a user
+// would.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	root := Root(tb)
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "torpor-bin-")
+		if err != nil {
+			binErr = err.Error()
+			return
+		}
+		binPath = filepath.Join(dir, "torpor")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/torpor")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = err.Error() + "\n" + string(out)
+		}
+	})
+	if binErr != "" {
+		tb.Fatalf("plugintest: build torpor: %s", binErr)
+	}
+	return binPath
 }
